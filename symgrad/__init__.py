@@ -1,0 +1,39 @@
+"""symgrad: a symbolic-to-symbolic differentiation compiler that emits plain NumPy.
+
+Build a graph with NumPy-named functions, differentiate it with ``sg.grad`` (new graph
+nodes, not a tape), compile it with ``sg.function`` (optimizer passes, then readable NumPy
+source) and call the result.
+"""
+
+__version__ = "0.1.0"
+
+from . import nn
+from .autodiff import grad, vjp
+from .function import Function, MissingInputError, function
+from .ir.node import SharedVariable, Var
+from .ir.types import ShapeError, TensorType
+from .ops import *  # noqa: F401,F403 - every op by its NumPy name
+from .ops import (abs, add, amax, amin, arange, astype, broadcast_to, clip, constant, cos,
+                  divide, equal, exp, expand_dims, expm1, greater, greater_equal, leaky_relu,
+                  less, less_equal, log, log1p, log_softmax, logical_and, logical_not,
+                  logical_or, logical_xor, logsumexp, matmul, matrix, max, maximum, mean, min,
+                  minimum, multiply, negative, not_equal, ones_like, power, relu, reshape,
+                  scalar, shared, sigmoid, sign, sin, softmax, softplus, sqrt, square,
+                  squeeze, stop_gradient, subtract, sum, tan, tanh, tensor, transpose, vector,
+                  where, zeros_like)
+from .ops.registry import REGISTRY, Expr, OpDef, defop
+from .printing import debugprint, render, to_dot, to_networkx
+
+__all__ = [
+    "__version__", "nn", "grad", "vjp", "function", "Function", "MissingInputError",
+    "Var", "SharedVariable", "TensorType", "ShapeError", "defop", "OpDef", "Expr", "REGISTRY",
+    "debugprint", "to_dot", "to_networkx", "render",
+    "tensor", "scalar", "vector", "matrix", "constant", "shared",
+    "abs", "add", "amax", "amin", "arange", "astype", "broadcast_to", "clip", "cos", "divide",
+    "equal", "exp", "expand_dims", "expm1", "greater", "greater_equal", "leaky_relu", "less",
+    "less_equal", "log", "log1p", "log_softmax", "logical_and", "logical_not", "logical_or",
+    "logical_xor", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum",
+    "multiply", "negative", "not_equal", "ones_like", "power", "relu", "reshape", "sigmoid",
+    "sign", "sin", "softmax", "softplus", "sqrt", "square", "squeeze", "stop_gradient",
+    "subtract", "sum", "tan", "tanh", "transpose", "where", "zeros_like",
+]

@@ -1,0 +1,371 @@
+"""``sg.function``: orchestrates the stages and runs the result.
+
+graph (outputs + update values) -> optimizer passes -> code generation -> callable, then
+at every call: validate all arguments, run the generated function, check (optionally)
+that everything is finite, and only then assign the new shared values.
+"""
+
+from __future__ import annotations
+
+import threading
+import numpy as np
+
+from .autodiff.structure import flatten, unflatten
+from .codegen import generate, load
+from .ir.graph import Graph, toposort
+from .ir.node import SharedVariable, Var
+from .ir.types import format_shape
+from .ops import astype
+from .ops.leaves import as_var
+from .ops.registry import describe
+from .rewrite import optimize as run_passes
+
+_CACHE: dict[tuple, "_Compiled"] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+class MissingInputError(ValueError):
+    """The outputs depend on an input variable that is not among the function's inputs."""
+
+
+class _Compiled:
+    """What compiling produced; shared between functions of the same structure."""
+
+    __slots__ = ("module", "fn", "reports", "graph_roots", "shared_positions")
+
+    def __init__(self, module, fn, reports, graph_roots, shared_positions):
+        self.module = module
+        self.fn = fn
+        self.reports = reports
+        self.graph_roots = graph_roots
+        # position, in the shared order of the unoptimized graph, of each shared parameter
+        self.shared_positions = shared_positions
+
+
+class Stats(dict):
+    """What the optimizer did: ``stats["passes"]`` is a list with one report per pass
+    (nodes before and after, op counts, and the pass's counters); ``nodes_before`` and
+    ``nodes_after`` are the totals; ``ops`` the op counts of the compiled graph."""
+
+    def __str__(self) -> str:
+        lines = [f"{self['nodes_before']} nodes -> {self['nodes_after']} nodes"]
+        lines += [f"  {r!r}" for r in self["passes"]]
+        return "\n".join(lines)
+
+    def pass_report(self, name: str) -> dict:
+        for r in self["passes"]:
+            if r["name"] == name:
+                return r
+        raise KeyError(f"no pass named {name!r} ran")
+
+
+def _structure_key(roots: list[Var], inputs: list[Var]) -> tuple[tuple, list[Var]]:
+    """A hashable key for the structure of the graph; leaves by position and type."""
+    order = toposort(roots)
+    pos = {v.id: ("in", k) for k, v in enumerate(inputs)}
+    ids: dict[int, int] = {}
+    items = []
+    shared_order = []
+    for n in order:
+        if n.op.leaf:
+            if n.op.name == "constant":
+                v = n.value
+                key = ("c", v.dtype.str, v.shape, v.tobytes())
+            elif n.id in pos:
+                key = pos[n.id] + (str(n.type), n.name)
+            else:
+                key = ("leaf", n.op.name, len(shared_order), str(n.type), n.name)
+                shared_order.append(n)
+        else:
+            key = (n.op.name, n.param_key, tuple(ids[i.id] for i in n.inputs), n.name,
+                   n.is_grad and n.tag.rule, str(n.type))
+        ids[n.id] = len(items)
+        items.append(key)
+    return (tuple(items), tuple(ids[r.id] for r in roots)), shared_order
+
+
+class Function:
+    """A compiled function. Call it with the inputs, in order."""
+
+    def __init__(self, inputs, outputs=None, *, updates=None, name="f", optimize=True,
+                 check_finite=False, passes=None, dump_passes=False):
+        if isinstance(inputs, Var):
+            inputs = [inputs]
+        if not isinstance(inputs, (list, tuple)):
+            raise TypeError(f"function: inputs must be a list of variables, got "
+                            f"{type(inputs).__name__}")
+        self.inputs = list(inputs)
+        seen = set()
+        for k, v in enumerate(self.inputs):
+            if not isinstance(v, Var):
+                raise TypeError(f"function: input {k} is {type(v).__name__}, not a variable")
+            if isinstance(v, SharedVariable):
+                raise TypeError(f"function: {describe(v)} is a shared variable; shared "
+                                "variables are read implicitly, not passed as inputs")
+            if v.op.name != "input":
+                raise TypeError(f"function: input {k} ({describe(v)}) is computed from other "
+                                "variables; inputs must be made by sg.tensor/scalar/...")
+            if v.id in seen:
+                raise ValueError(f"function: input {describe(v)} is listed twice")
+            seen.add(v.id)
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"function: name must be a Python identifier, got {name!r}")
+        self.name = name
+        self.check_finite = bool(check_finite)
+        self.optimize = bool(optimize)
+
+        if outputs is None:
+            out_leaves, self._tree = [], list
+        else:
+            out_leaves, self._tree = flatten(outputs, allow_arrays=True)
+            if isinstance(self._tree, tuple) and self._tree[0] == "dict":
+                for key in self._tree[1]:
+                    if not isinstance(key, str):
+                        raise TypeError(f"function: output dict keys must be str, got {key!r}")
+        out_leaves = [as_var(o) for o in out_leaves]
+        self.outputs = out_leaves
+
+        self.updates: list[tuple[SharedVariable, Var]] = []
+        for target, value in (updates or {}).items():
+            if not isinstance(target, SharedVariable):
+                raise TypeError(f"function: update targets must be shared variables, got "
+                                f"{target!r}")
+            value = as_var(value, target)
+            if value.ndim != target.ndim or any(
+                    isinstance(a, int) and a != b for a, b in zip(value.type.shape,
+                                                                   target.type.shape)):
+                raise ValueError(f"function: the update of {describe(target)} has shape "
+                                 f"{format_shape(value.type.shape)}")
+            if value.dtype != target.dtype:
+                if not np.can_cast(value.dtype, target.dtype, "same_kind"):
+                    raise TypeError(f"function: the update of {describe(target)} is "
+                                    f"{value.dtype}, which cannot be cast to {target.dtype}")
+                value = astype(value, target.dtype)
+            self.updates.append((target, value))
+
+        roots = self.outputs + [v for _, v in self.updates]
+        key_body, shared_order = _structure_key(roots, self.inputs)
+        position = {v.id: k for k, v in enumerate(shared_order)}
+        targets = tuple(position.get(t.id, ("unread", t.name, str(t.type)))
+                        for t, _ in self.updates)
+        self._pass_dumps: list[tuple[str, Graph]] = []
+        key = (key_body, targets, str(self._tree), name, self.optimize, self.check_finite,
+               repr(passes))
+        with _CACHE_LOCK:
+            hit = None if dump_passes else _CACHE.get(key)
+        self.cache_hit = hit is not None
+        if hit is None:
+            hit = self._compile(roots, passes, dump_passes, position)
+            with _CACHE_LOCK:
+                _CACHE[key] = hit
+        self._compiled = hit
+        # this function's own shared objects, in the compiled function's parameter order
+        self._shared_params = [shared_order[k] for k in hit.shared_positions]
+        self._update_targets = [t for t, _ in self.updates]
+        self._init_validation()
+
+    # --- compile ----------------------------------------------------------------------
+    def _compile(self, roots, passes, dump_passes, position) -> _Compiled:
+        graph = Graph(roots)
+        dump = (lambda n, g: self._pass_dumps.append((n, g))) if dump_passes else None
+        if dump is not None:
+            self._pass_dumps.append(("input", graph))
+        if self.optimize:
+            graph, reports = run_passes(graph, passes, dump)
+        else:
+            reports = []
+        order = graph.nodes
+        input_ids = {v.id for v in self.inputs}
+        for n in order:
+            if n.op.name == "input" and n.id not in input_ids:
+                raise MissingInputError(
+                    f"function {self.name!r}: the outputs depend on input {describe(n)}, "
+                    "which is not in the inputs list")
+        shared = [n for n in order if isinstance(n, SharedVariable)]
+        notes = []
+        if reports:
+            notes.append("passes: " + ", ".join(_summary(r) for r in reports))
+        module = generate(graph, self.inputs, shared, self._tree, len(self.outputs),
+                          [t for t, _ in self.updates], self.name, notes)
+        fn = load(module)
+        return _Compiled(module, fn, reports, graph.roots, [position[v.id] for v in shared])
+
+    # --- validation -------------------------------------------------------------------
+    def _init_validation(self):
+        self._checks = []
+        for k, v in enumerate(self.inputs):
+            self._checks.append((k, v.name or f"#{k}", v.dtype, v.type.shape))
+
+    def _convert(self, k, label, dtype, shape, value, sizes):
+        if isinstance(value, Var):
+            raise TypeError(f"{self.name}(): input {label!r} got a symbolic variable; "
+                            "pass a NumPy array or a number")
+        if type(value) is np.ndarray and value.dtype == dtype:
+            arr = value
+        else:
+            try:
+                arr = np.asarray(value)
+            except Exception as exc:  # ragged lists and the like
+                raise TypeError(f"{self.name}(): input {label!r} expects {dtype} data; could "
+                                f"not convert {type(value).__name__}: {exc}") from None
+            if arr.dtype.kind in "OUSVMmc":
+                raise TypeError(f"{self.name}(): input {label!r} expects {dtype} data, got "
+                                f"{arr.dtype} ({type(value).__name__})")
+            if arr.dtype != dtype:
+                if not np.can_cast(arr.dtype, dtype, "same_kind"):
+                    raise TypeError(f"{self.name}(): input {label!r} expects {dtype}, got "
+                                    f"{arr.dtype}: that cast is not same_kind safe")
+                arr = arr.astype(dtype)
+        if arr.ndim != len(shape):
+            raise ValueError(f"{self.name}(): input {label!r} expects {len(shape)} dimensions "
+                             f"{format_shape(shape)}, got shape {arr.shape}")
+        for axis, (d, n) in enumerate(zip(shape, arr.shape)):
+            if d is None:
+                continue
+            if isinstance(d, int):
+                if d != n:
+                    raise ValueError(f"{self.name}(): input {label!r} expects shape "
+                                     f"{format_shape(shape)}, got {arr.shape} (axis {axis})")
+            else:
+                prev = sizes.setdefault(d, (n, label))
+                if prev[0] != n:
+                    raise ValueError(f"{self.name}(): dimension {d!r} is {prev[0]} in input "
+                                     f"{prev[1]!r} but {n} in input {label!r}")
+        return arr
+
+    # --- call -------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            args = self._merge_kwargs(args, kwargs)
+        if len(args) != len(self.inputs):
+            names = ", ".join(v.name or f"#{k}" for k, v in enumerate(self.inputs))
+            raise TypeError(f"{self.name}() takes {len(self.inputs)} arguments ({names}), "
+                            f"got {len(args)}")
+        sizes: dict = {}
+        arrays = [self._convert(k, label, dt, shape, a, sizes)
+                  for (k, label, dt, shape), a in zip(self._checks, args)]
+        if self.check_finite:
+            for (k, label, _, _), a in zip(self._checks, arrays):
+                if a.dtype.kind == "f" and not np.isfinite(a).all():
+                    raise FloatingPointError(f"{self.name}(): input {label!r} has NaN or inf "
+                                             "values (check_finite=True)")
+        shared_values = [s.value for s in self._shared_params]
+        outputs, new_shared = self._compiled.fn(*arrays, *shared_values)
+        if self.check_finite:
+            self._check_results(outputs, new_shared)
+        for target, key in zip(self._update_targets, self._compiled.module.update_keys):
+            target._value = new_shared[key]
+        return outputs
+
+    def _merge_kwargs(self, args, kwargs):
+        by_name = {v.name: k for k, v in enumerate(self.inputs)}
+        full = list(args) + [None] * (len(self.inputs) - len(args))
+        for key, val in kwargs.items():
+            if key not in by_name:
+                raise TypeError(f"{self.name}() got an unexpected keyword argument {key!r}")
+            full[by_name[key]] = val
+        missing = [self.inputs[k].name for k, v in enumerate(full) if v is None]
+        if missing:
+            raise TypeError(f"{self.name}() is missing inputs {missing}")
+        return tuple(full)
+
+    def _check_results(self, outputs, new_shared):
+        flat = outputs if isinstance(outputs, (list, tuple)) else (
+            list(outputs.values()) if isinstance(outputs, dict) else [outputs])
+        labels = (list(self._tree[1]) if isinstance(self._tree, tuple)
+                  else [f"output {k}" for k in range(len(flat))])
+        for label, v in zip(labels, flat):
+            if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all():
+                raise FloatingPointError(f"{self.name}(): {label} is not finite; no update "
+                                         "was applied (check_finite=True)")
+        for key, v in new_shared.items():
+            if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all():
+                raise FloatingPointError(f"{self.name}(): the new value of shared {key!r} is "
+                                         "not finite; no update was applied")
+
+    # --- inspection -------------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        """The generated NumPy module."""
+        return self._compiled.module.source
+
+    @property
+    def stats(self) -> Stats:
+        reports = self._compiled.reports
+        roots = self.outputs + [v for _, v in self.updates]
+        before = len(toposort(roots))
+        after = len(toposort(self._compiled.graph_roots))
+        return Stats(passes=list(reports), nodes_before=before, nodes_after=after,
+                     ops=_op_counts(self._compiled.graph_roots))
+
+    @property
+    def graph(self) -> list[Var]:
+        """The roots of the compiled graph: the outputs, then the update values."""
+        return list(self._compiled.graph_roots)
+
+    @property
+    def pass_dumps(self) -> list[tuple[str, list[Var]]]:
+        """With ``dump_passes=True``: ``(pass name, roots)`` after each pass."""
+        return [(n, g.roots) for n, g in self._pass_dumps]
+
+    def save(self, path) -> str:
+        """Write a standalone module (NumPy only) defining this function; returns the path.
+
+        Its function takes the inputs, in order, then the shared values the graph reads, by
+        name, and returns ``(outputs, new_shared)``.
+        """
+        src = self._compiled.module.standalone_source()
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(src)
+        return str(path)
+
+    def __repr__(self) -> str:
+        ins = ", ".join(v.name or "?" for v in self.inputs)
+        return f"<symgrad.Function {self.name}({ins})>"
+
+
+def _op_counts(roots):
+    from .ir.graph import op_counts
+    return op_counts(toposort(roots))
+
+
+def _summary(report) -> str:
+    for key in ("merged", "removed", "folded", "rewrites"):
+        if key in report:
+            val = report[key]
+            if isinstance(val, dict):
+                val = sum(val.values())
+            return f"{report['name']} ({key} {val})"
+    return report["name"]
+
+
+def function(inputs, outputs=None, *, updates=None, name="f", optimize=True,
+             check_finite=False, passes=None, dump_passes=False) -> Function:
+    """Compile ``outputs`` (and ``updates``) of ``inputs`` into a NumPy function.
+
+    Parameters
+    ----------
+    inputs : list of variables made by ``sg.tensor`` (and friends), in call order.
+    outputs : a variable, a list or tuple of them, or a dict; the call returns the same.
+    updates : dict mapping shared variables to their new values; all outputs and updates
+        are computed from the old values, then assigned together.
+    name : the generated function's name.
+    optimize : run the optimizer passes (False compiles the graph as written).
+    check_finite : refuse non-finite inputs, and refuse to apply updates when an output or
+        a new shared value is not finite.
+    passes : a list of ``(name, pass)`` replacing the default pipeline.
+    dump_passes : keep the graph after each pass (``f.pass_dumps``).
+
+    Examples
+    --------
+    >>> import numpy as np, symgrad as sg
+    >>> x = sg.vector("x")
+    >>> f = sg.function([x], (x ** 2).sum())
+    >>> float(f(np.array([1.0, 2.0])))
+    5.0
+    """
+    return Function(inputs, outputs, updates=updates, name=name, optimize=optimize,
+                    check_finite=check_finite, passes=passes, dump_passes=dump_passes)
+
+
+__all__ = ["Function", "function", "MissingInputError", "Stats"]

@@ -1,0 +1,18 @@
+"""All ops, by NumPy name. Each op family lives in its own module."""
+
+from .elementwise import (abs, add, clip, cos, divide, equal, exp, expm1, floor_divide, greater,
+                          greater_equal, leaky_relu, less, less_equal, log, log1p, logical_and,
+                          logical_not, logical_or, logical_xor, maximum, minimum, multiply,
+                          negative, not_equal, power, relu, sigmoid, sign, sin, softplus, sqrt,
+                          square, stop_gradient, subtract, tan, tanh, where)
+from .indexing import getitem
+from .leaves import as_var, constant, matrix, scalar, shared, tensor, vector
+from .linalg import matmul
+from .nnfuncs import log_softmax, logsumexp, softmax
+from .reduce import max, mean, min, sum
+from .registry import REGISTRY, Expr, OpDef, apply, defop
+from .shape import (arange, astype, broadcast_like, broadcast_to, expand_dims, full_like,
+                    ones_like, reshape, reshape_like, shape_of, size_of, squeeze, sum_to,
+                    swapaxes, transpose, zeros_like)
+
+amax, amin = max, min

@@ -1,0 +1,302 @@
+"""Elementwise ops. Each row below is the whole definition of one op: its NumPy emission,
+its derivative written with symgrad ops, its SymPy form, and its dtype rule.
+
+Broadcasting follows NumPy; cotangents are summed back to each input's shape by the
+reverse pass (``elementwise=True``), so no rule here un-broadcasts by hand.
+
+Subgradient conventions, the same in every rule: relu'(0) = 0, abs'(0) = 0, sign' = 0,
+ties of ``maximum``/``minimum`` split the gradient evenly between the two operands.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import sympy
+
+from ..ir.types import ShapeError, TensorType, broadcast_shapes, float_dtype_for, format_shape
+from .leaves import as_var, as_vars
+from .registry import (PREC_ADD, PREC_CMP, PREC_MUL, PREC_POW, PREC_UNARY, Expr, apply, defop,
+                       emit_infix)
+
+
+@functools.lru_cache(maxsize=None)
+def ufunc_dtype(ufunc: str, *dtypes: str) -> np.dtype:
+    """The dtype NumPy's ufunc gives for these input dtypes (0-d arrays: no value-based
+    casting, so this is exactly NumPy 2's type promotion for arrays)."""
+    shape = (1, 1) if ufunc == "matmul" else ()
+    args = [np.zeros(shape, d) for d in dtypes]
+    with np.errstate(all="ignore"):
+        return np.asarray(getattr(np, ufunc)(*args)).dtype
+
+
+def broadcast_infer(types, what="operands"):
+    try:
+        shape, _ = broadcast_shapes(*[t.shape for t in types])
+    except ShapeError as exc:
+        shapes = " and ".join(format_shape(t.shape) for t in types)
+        raise ShapeError(f"shapes {shapes} cannot be broadcast together ({exc})") from None
+    return shape
+
+
+def _ufunc_infer(ufunc):
+    def infer(types, **_):
+        shape = broadcast_infer(types)
+        try:
+            dt = ufunc_dtype(ufunc, *[t.dtype.name for t in types])
+        except TypeError as exc:
+            raise TypeError(f"not defined for dtypes {', '.join(t.dtype.name for t in types)} "
+                            f"({exc})") from None
+        return TensorType(dt, shape)
+    return infer
+
+
+def _float_infer(types, **_):
+    (t,) = types
+    return TensorType(float_dtype_for(t.dtype), t.shape)
+
+
+def _same_infer(types, **_):
+    (t,) = types
+    return t
+
+
+def _bool_infer(types, **_):
+    return TensorType(np.bool_, broadcast_infer(types))
+
+
+# ---------------------------------------------------------------------------------------
+# unary ops
+# ---------------------------------------------------------------------------------------
+
+def _unary(name, emit, vjp, sympy_form=None, infer=None, ufunc=None, **kw):
+    if ufunc is None and isinstance(emit, str) and emit.startswith("np."):
+        ufunc = emit[3:-4]
+    if ufunc is not None and not isinstance(getattr(np, ufunc, None), np.ufunc):
+        ufunc = None
+    if infer is None:
+        infer = _ufunc_infer(ufunc) if ufunc else _float_infer
+    op = defop(name, infer=infer, emit=emit, vjp=vjp, elementwise=True, sympy=sympy_form,
+               ufunc=ufunc, **kw)
+
+    def fn(x):
+        return apply(op, [as_var(x)])
+    fn.__name__ = name
+    fn.__qualname__ = name
+    fn.op = op
+    return op, fn
+
+
+def _emit_neg(args, **_):
+    return Expr(f"-{args[0].at(PREC_UNARY)}", PREC_UNARY)
+
+
+NEGATIVE, negative = _unary("negative", _emit_neg, lambda g, out, x: [-g],
+                            lambda x: -x, infer=_same_infer, short="neg", ufunc="negative")
+EXP, exp = _unary("exp", "np.exp({0})", lambda g, out, x: [g * out], sympy.exp)
+LOG, log = _unary("log", "np.log({0})", lambda g, out, x: [g / x], sympy.log)
+LOG1P, log1p = _unary("log1p", "np.log1p({0})", lambda g, out, x: [g / (1 + x)],
+                      lambda x: sympy.log(1 + x))
+EXPM1, expm1 = _unary("expm1", "np.expm1({0})", lambda g, out, x: [g * (out + 1)],
+                      lambda x: sympy.exp(x) - 1)
+SQRT, sqrt = _unary("sqrt", "np.sqrt({0})", lambda g, out, x: [g * 0.5 / out], sympy.sqrt)
+SQUARE, square = _unary("square", "np.square({0})", lambda g, out, x: [g * (2 * x)],
+                        lambda x: x ** 2)
+ABS, abs = _unary("abs", "np.abs({0})", lambda g, out, x: [g * sign(x)], sympy.Abs,
+                  infer=_same_infer, ufunc="abs")
+SIGN, sign = _unary("sign", "np.sign({0})", None, sympy.sign, infer=_same_infer)
+SIN, sin = _unary("sin", "np.sin({0})", lambda g, out, x: [g * cos(x)], sympy.sin)
+COS, cos = _unary("cos", "np.cos({0})", lambda g, out, x: [-(g * sin(x))], sympy.cos)
+TAN, tan = _unary("tan", "np.tan({0})", lambda g, out, x: [g * (1 + square(out))], sympy.tan)
+TANH, tanh = _unary("tanh", "np.tanh({0})", lambda g, out, x: [g * (1 - square(out))],
+                    sympy.tanh)
+
+
+def _emit_sigmoid(args, **_):
+    # 1/(1+exp(-x)) written through tanh: one transcendental, and no overflow for large |x|
+    return Expr(f"0.5 * np.tanh(0.5 * {args[0].at(PREC_MUL + 1)}) + 0.5", PREC_ADD)
+
+
+SIGMOID, sigmoid = _unary("sigmoid", _emit_sigmoid, lambda g, out, x: [g * (out * (1 - out))],
+                          lambda x: 1 / (1 + sympy.exp(-x)))
+
+
+def _emit_relu(args, **_):
+    return Expr(f"np.maximum({args[0].text}, 0)")
+
+
+# relu'(0) = 0: the mask is x > 0
+RELU, relu = _unary("relu", _emit_relu, lambda g, out, x: [g * (x > 0)],
+                    lambda x: sympy.Max(x, 0), infer=_same_infer)
+SOFTPLUS, softplus = _unary("softplus", "np.logaddexp(0, {0})",
+                            lambda g, out, x: [g * sigmoid(x)],
+                            lambda x: sympy.log(1 + sympy.exp(x)), infer=_float_infer)
+
+
+def _emit_leaky(args, negative_slope):
+    x = args[0]
+    return Expr(f"np.where({x.text} > 0, {x.text}, {negative_slope!r} * {x.at(PREC_MUL + 1)})")
+
+
+LEAKY_RELU = defop(
+    "leaky_relu", infer=_same_infer, emit=_emit_leaky, elementwise=True, inline=False,
+    vjp=lambda g, out, x, negative_slope: [where(x > 0, g, g * negative_slope)],
+    sympy=lambda x, negative_slope: sympy.Piecewise((x, x > 0), (negative_slope * x, True)))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """``x`` where ``x > 0``, else ``negative_slope * x``."""
+    return apply(LEAKY_RELU, [as_var(x)], negative_slope=float(negative_slope))
+
+
+def _emit_identity(args, **_):
+    return args[0]
+
+
+STOP_GRADIENT = defop("stop_gradient", infer=_same_infer, emit=_emit_identity, vjp=None,
+                      elementwise=True)
+
+
+def stop_gradient(x):
+    """The value of ``x``, seen as a constant by differentiation."""
+    return apply(STOP_GRADIENT, [as_var(x)])
+
+
+LOGICAL_NOT = defop("logical_not", infer=lambda types, **_: TensorType(np.bool_, types[0].shape),
+                    emit="np.logical_not({0})", elementwise=True, sympy=sympy.Not)
+
+
+def logical_not(x):
+    return apply(LOGICAL_NOT, [as_var(x)])
+
+
+# ---------------------------------------------------------------------------------------
+# binary ops
+# ---------------------------------------------------------------------------------------
+
+def _binary(name, emit, vjp, sympy_form=None, infer=None, ufunc=None, **kw):
+    ufunc = ufunc or name
+    op = defop(name, infer=infer or _ufunc_infer(ufunc), emit=emit, vjp=vjp, elementwise=True,
+               sympy=sympy_form, ufunc=ufunc, **kw)
+
+    def fn(a, b):
+        a, b = as_vars(a, b)
+        return apply(op, [a, b])
+    fn.__name__ = name
+    fn.__qualname__ = name
+    fn.op = op
+    return op, fn
+
+
+ADD, add = _binary("add", emit_infix("+", PREC_ADD), lambda g, out, a, b: [g, g],
+                   lambda a, b: a + b, commutative=True, infix="+")
+SUBTRACT, subtract = _binary("subtract", emit_infix("-", PREC_ADD),
+                             lambda g, out, a, b: [g, -g], lambda a, b: a - b, short="sub",
+                             infix="-")
+MULTIPLY, multiply = _binary("multiply", emit_infix("*", PREC_MUL),
+                             lambda g, out, a, b: [g * b, g * a], lambda a, b: a * b,
+                             commutative=True, short="mul", infix="*")
+DIVIDE, divide = _binary("divide", emit_infix("/", PREC_MUL),
+                         lambda g, out, a, b: [g / b, -(g * out) / b], lambda a, b: a / b,
+                         short="div", infix="/")
+FLOOR_DIVIDE, floor_divide = _binary("floor_divide", emit_infix("//", PREC_MUL), None,
+                                     lambda a, b: sympy.floor(a / b), short="floordiv",
+                                     infix="//")
+
+
+def _emit_pow(args, **_):
+    a, b = args
+    # ** is right-associative and binds tighter than unary minus on its left
+    return Expr(f"{a.at(PREC_POW + 1)} ** {b.at(PREC_UNARY)}", PREC_POW)
+
+
+def _pow_vjp(g, out, a, b):
+    return [g * (b * power(a, b - 1)), g * (out * log(a))]
+
+
+POWER, power = _binary("power", _emit_pow, _pow_vjp, lambda a, b: a ** b, short="pow",
+                       infix="**")
+
+
+def _tie_vjp(first_wins):
+    # ties split evenly (as JAX does): each operand gets half of g where a == b
+    def vjp(g, out, a, b):
+        ga = where(first_wins(a, b), g, where(equal(a, b), g * 0.5, 0))
+        gb = where(first_wins(b, a), g, where(equal(a, b), g * 0.5, 0))
+        return [ga, gb]
+    return vjp
+
+
+MAXIMUM, maximum = _binary("maximum", "np.maximum({0}, {1})", _tie_vjp(lambda a, b: a > b),
+                           sympy.Max, commutative=True)
+MINIMUM, minimum = _binary("minimum", "np.minimum({0}, {1})", _tie_vjp(lambda a, b: a < b),
+                           sympy.Min, commutative=True)
+
+
+def _cmp(name, symbol, sym_form, commutative=False):
+    return _binary(name, emit_infix(symbol, PREC_CMP), None, sym_form, infer=_bool_infer,
+                   commutative=commutative, infix=symbol)
+
+
+LESS, less = _cmp("less", "<", lambda a, b: a < b)
+LESS_EQUAL, less_equal = _cmp("less_equal", "<=", lambda a, b: a <= b)
+GREATER, greater = _cmp("greater", ">", lambda a, b: a > b)
+GREATER_EQUAL, greater_equal = _cmp("greater_equal", ">=", lambda a, b: a >= b)
+EQUAL, equal = _cmp("equal", "==", sympy.Eq, commutative=True)
+NOT_EQUAL, not_equal = _cmp("not_equal", "!=", sympy.Ne, commutative=True)
+LOGICAL_AND, logical_and = _binary("logical_and", "np.logical_and({0}, {1})", None, sympy.And,
+                                   infer=_bool_infer, commutative=True)
+LOGICAL_OR, logical_or = _binary("logical_or", "np.logical_or({0}, {1})", None, sympy.Or,
+                                 infer=_bool_infer, commutative=True)
+LOGICAL_XOR, logical_xor = _binary("logical_xor", "np.logical_xor({0}, {1})", None, sympy.Xor,
+                                   infer=_bool_infer, commutative=True)
+
+# ---------------------------------------------------------------------------------------
+# where
+# ---------------------------------------------------------------------------------------
+
+def _where_infer(types, **_):
+    c, a, b = types
+    shape = broadcast_infer(types)
+    return TensorType(np.result_type(a.dtype, b.dtype), shape)
+
+
+WHERE = defop("where", infer=_where_infer, emit="np.where({0}, {1}, {2})", elementwise=True,
+              vjp=lambda g, out, c, a, b: [None, where(c, g, 0), where(c, 0, g)],
+              sympy=lambda c, a, b: sympy.Piecewise((a, c), (b, True)))
+
+
+def where(condition, x, y):
+    """``x`` where ``condition`` holds, else ``y`` (NumPy's ``np.where`` with three
+    arguments)."""
+    c = as_var(condition)
+    if c.dtype != np.bool_:
+        c = not_equal(c, 0)
+    if isinstance(x, (int, float)) and not isinstance(y, (int, float)):
+        y = as_var(y)
+        x = as_var(x, y)
+    else:
+        x, y = as_vars(x, y)
+    return apply(WHERE, [c, x, y])
+
+
+def _clip_vjp(g, out, x, lo, hi):
+    inside = logical_and(x >= lo, x <= hi)
+    return [where(inside, g, 0), where(x < lo, g, 0), where(x > hi, g, 0)]
+
+
+CLIP = defop("clip", infer=_ufunc_infer("clip"), emit="np.clip({0}, {1}, {2})",
+             elementwise=True, vjp=_clip_vjp, ufunc="clip",
+             sympy=lambda x, lo, hi: sympy.Min(sympy.Max(x, lo), hi))
+
+
+def clip(x, a_min=None, a_max=None):
+    """Limit values to ``[a_min, a_max]``; the gradient passes where a_min <= x <= a_max."""
+    x = as_var(x)
+    if a_min is None and a_max is None:
+        raise ValueError("clip: give a_min, a_max or both")
+    info = np.finfo(x.dtype) if x.type.is_float else np.iinfo(x.dtype)
+    lo = as_var(info.min if a_min is None else a_min, x)
+    hi = as_var(info.max if a_max is None else a_max, x)
+    return apply(CLIP, [x, lo, hi])

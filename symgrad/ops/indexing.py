@@ -1,0 +1,190 @@
+"""Indexing: ints, slices, None, ``...`` and integer arrays or variables (gather).
+
+The ``index`` parameter is a tuple of entries, ``...`` already expanded:
+``("int", i)``, ``("slice", start, stop, step)``, ``("new",)`` and ``("adv", k)`` for the
+k-th integer-array index, which is input ``k + 1`` of the node. The VJP scatters the
+cotangent back into zeros (``np.add.at`` when indices may repeat, so that repeated
+indices accumulate; a plain assignment when they are known to be distinct).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.node import Var
+from ..ir.types import ShapeError, TensorType, broadcast_shapes
+from .leaves import as_var
+from .registry import Expr, apply, defop
+
+SCATTER_HELPERS = (
+    '''def _scatter_add(shape, index, values, dtype):
+    """Zeros of `shape` with `values` added at `index`; repeated indices accumulate."""
+    out = np.zeros(shape, dtype=dtype)
+    np.add.at(out, index, values)
+    return out''',
+    '''def _scatter(shape, index, values, dtype):
+    """Zeros of `shape` with `values` written at `index` (the indices are distinct)."""
+    out = np.zeros(shape, dtype=dtype)
+    out[index] = values
+    return out''',
+)
+
+
+def _normalize_index(x: Var, index):
+    if not isinstance(index, tuple):
+        index = (index,)
+    entries, adv = [], []
+    n_consuming = sum(1 for i in index if i is not None and i is not Ellipsis)
+    if sum(1 for i in index if i is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if n_consuming > x.ndim:
+        raise IndexError(f"too many indices for {x!r}: {x.ndim} dimensions, "
+                         f"{n_consuming} indexed")
+    for item in index:
+        if item is Ellipsis:
+            entries.extend([("slice", None, None, None)] * (x.ndim - n_consuming))
+        elif item is None:
+            entries.append(("new",))
+        elif isinstance(item, (bool, np.bool_)):
+            raise IndexError("boolean indices are not supported (the result's shape would "
+                             "depend on the data); use sg.where")
+        elif isinstance(item, (int, np.integer)):
+            entries.append(("int", int(item)))
+        elif isinstance(item, slice):
+            for part in (item.start, item.stop, item.step):
+                if part is not None and not isinstance(part, (int, np.integer)):
+                    raise IndexError(f"slice bounds must be ints or None, got {item!r}")
+            if item.step == 0:
+                raise IndexError("slice step cannot be zero")
+            entries.append(("slice", item.start, item.stop, item.step))
+        else:
+            v = as_var(item)
+            if v.dtype == np.bool_:
+                raise IndexError("boolean mask indices are not supported (the result's shape "
+                                 "would depend on the data); use sg.where")
+            if v.dtype.kind not in "iu":
+                raise IndexError(f"array indices must be integers, got {v.type}")
+            entries.append(("adv", len(adv)))
+            adv.append(v)
+    return tuple(entries), adv
+
+
+def _slice_len(d, start, stop, step):
+    if isinstance(d, int):
+        return len(range(*slice(start, stop, step).indices(d)))
+    if start is None and stop is None and step in (None, 1):
+        return d
+    return None
+
+
+def _getitem_infer(types, index):
+    x, adv_types = types[0], types[1:]
+    has_adv = any(e[0] == "adv" for e in index)
+    out, adv_pos, axis = [], [], 0
+    for k, e in enumerate(index):
+        kind = e[0]
+        if kind == "new":
+            out.append(1)
+            continue
+        d = x.shape[axis]
+        if kind == "int":
+            if isinstance(d, int) and not -d <= e[1] < d:
+                raise IndexError(f"index {e[1]} is out of bounds for axis {axis} with size {d}")
+            if has_adv:
+                adv_pos.append((k, len(out), ()))
+        elif kind == "slice":
+            out.append(_slice_len(d, *e[1:]))
+        else:
+            adv_pos.append((k, len(out), adv_types[e[1]].shape))
+        axis += 1
+    out.extend(x.shape[axis:])
+    if adv_pos:
+        try:
+            adv_shape, _ = broadcast_shapes(*[s for _, _, s in adv_pos])
+        except ShapeError as exc:
+            raise IndexError(f"index arrays do not broadcast together ({exc})") from None
+        ks = [k for k, _, _ in adv_pos]
+        contiguous = ks == list(range(ks[0], ks[0] + len(ks)))
+        at = adv_pos[0][1] if contiguous else 0
+        out = out[:at] + list(adv_shape) + out[at:]
+    return TensorType(x.dtype, tuple(out))
+
+
+def index_text(index, adv_args) -> str:
+    parts = []
+    for e in index:
+        if e[0] == "int":
+            parts.append(str(e[1]))
+        elif e[0] == "new":
+            parts.append("None")
+        elif e[0] == "adv":
+            parts.append(adv_args[e[1]].text)
+        else:
+            start, stop, step = e[1:]
+            s = f"{'' if start is None else start}:{'' if stop is None else stop}"
+            if step is not None:
+                s += f":{step}"
+            parts.append(s)
+    while len(parts) > 1 and parts[-1] == ":":
+        parts.pop()
+    return ", ".join(parts) if parts else "()"
+
+
+def _getitem_emit(args, index):
+    return Expr(f"{args[0].atom}[{index_text(index, args[1:])}]")
+
+
+def _distinct(index, adv: list[Var]) -> bool:
+    """True when the positions an index selects are known to be distinct."""
+    if not adv:
+        return True
+    try:
+        shape, _ = broadcast_shapes(*[a.type.shape for a in adv])
+    except ShapeError:
+        return False
+    return len(shape) <= 1 and any(a.op.name == "arange" for a in adv)
+
+
+def _getitem_vjp(g, out, x, *adv, index):
+    return [index_grad(g, x, adv, index)] + [None] * len(adv)
+
+
+GETITEM = defop("getitem", infer=_getitem_infer, emit=_getitem_emit, vjp=_getitem_vjp,
+                inline=True, short="item")
+
+
+def _index_grad_infer(types, index, distinct, dtype):
+    g, ref = types[0], types[1]
+    return TensorType(g.dtype, ref.shape)
+
+
+def _index_grad_emit(args, index, distinct, dtype):
+    g, ref, adv = args[0], args[1], args[2:]
+    fn = "_scatter" if distinct else "_scatter_add"
+    return Expr(f"{fn}({ref.atom}.shape, np.s_[{index_text(index, adv)}], {g.text}, "
+                f"np.{dtype})")
+
+
+def _index_grad_vjp(g, out, gv, ref, *adv, index, distinct, dtype):
+    return [apply(GETITEM, [g, *adv], index=index), None] + [None] * len(adv)
+
+
+INDEX_GRAD = defop("index_grad", infer=_index_grad_infer, emit=_index_grad_emit,
+                   vjp=_index_grad_vjp, inline=False, helpers=SCATTER_HELPERS,
+                   short="scatter")
+
+
+def index_grad(g, x, adv, index):
+    """Zeros shaped like ``x`` with ``g`` added at ``x[index]`` (the VJP of indexing)."""
+    return apply(INDEX_GRAD, [g, x, *adv], index=index, distinct=_distinct(index, list(adv)),
+                 dtype=g.dtype.name)
+
+
+def getitem(x, index):
+    """``x[index]`` with NumPy's basic and integer-array indexing rules."""
+    x = as_var(x)
+    entries, adv = _normalize_index(x, index)
+    if all(e == ("slice", None, None, None) for e in entries):
+        return x
+    return apply(GETITEM, [x, *adv], index=entries)
+

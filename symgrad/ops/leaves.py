@@ -1,0 +1,119 @@
+"""Leaves of the graph: inputs, constants and shared variables, and value conversion."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..ir.node import SharedVariable, Var, coerce_value, normalize_shape
+from ..ir.types import TensorType, as_dtype
+from .registry import Expr, defop
+
+
+def _no_infer(types, **params):  # leaves are never built through apply()
+    raise TypeError("leaves have no inputs")
+
+
+def _emit_constant(args, **params):  # the code generator names constants itself
+    raise NotImplementedError
+
+
+INPUT = defop("input", infer=_no_infer, emit=_emit_constant, leaf=True, inline=False)
+CONSTANT = defop("constant", infer=_no_infer, emit=_emit_constant, leaf=True, inline=False)
+SHARED = defop("shared", infer=_no_infer, emit=_emit_constant, leaf=True, inline=False)
+
+
+class ConstantVar(Var):
+    """A constant: a NumPy value baked into the graph (read-only)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: np.ndarray, name: str | None = None):
+        value = np.array(value, copy=True)
+        value.setflags(write=False)
+        super().__init__(CONSTANT, (), {}, TensorType(value.dtype, value.shape), name)
+        self._value = value
+
+    @property
+    def value(self) -> np.ndarray:
+        return self._value
+
+    def __repr__(self) -> str:
+        if self._value.size <= 6:
+            return f"<Constant {self._value.tolist()!r}: {self.type}>"
+        return f"<Constant {self.name or ''}: {self.type}>"
+
+
+def tensor(name: str, shape=(), dtype="float64") -> Var:
+    """A symbolic input.
+
+    ``shape`` entries are ints (static sizes), strs (named sizes: the same name is the same
+    size) or None (any size).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"tensor(): the name must be a str, got {type(name).__name__}")
+    shape = normalize_shape(shape, f"tensor {name!r}")
+    return Var(INPUT, (), {}, TensorType(as_dtype(dtype), shape), name)
+
+
+def scalar(name: str, dtype="float64") -> Var:
+    return tensor(name, (), dtype)
+
+
+def vector(name: str, size=None, dtype="float64") -> Var:
+    return tensor(name, (size,), dtype)
+
+
+def matrix(name: str, shape=(None, None), dtype="float64") -> Var:
+    if len(tuple(shape)) != 2:
+        raise ValueError(f"matrix {name!r}: shape must have two dimensions, got {shape!r}")
+    return tensor(name, shape, dtype)
+
+
+def constant(value, name: str | None = None, dtype=None) -> Var:
+    """A constant baked into the graph. A Var is returned unchanged."""
+    if isinstance(value, Var):
+        return value
+    arr = coerce_value(value, name)
+    if dtype is not None:
+        arr = arr.astype(as_dtype(dtype))
+    return ConstantVar(arr, name)
+
+
+def shared(value, name: str | None = None) -> SharedVariable:
+    """A variable that owns a NumPy array (copied); ``.value`` reads and assigns it."""
+    arr = np.array(coerce_value(value, name), copy=True)
+    return SharedVariable(SHARED, arr, name)
+
+
+def as_var(x, like: Var | None = None) -> Var:
+    """Turn ``x`` into a variable. Python numbers take their dtype from ``like`` the way
+    NumPy 2 treats Python scalars (they do not upcast: ``float32 * 2.0`` is float32)."""
+    if isinstance(x, Var):
+        return x
+    if isinstance(x, (bool, numbers.Number)) and not isinstance(x, np.generic):
+        if like is not None:
+            try:
+                dt = np.result_type(like.dtype, x)
+            except (OverflowError, TypeError) as exc:
+                raise TypeError(f"cannot combine Python value {x!r} with a {like.type} "
+                                f"variable: {exc}") from None
+            if isinstance(x, complex):
+                raise TypeError("complex values are not supported")
+            return ConstantVar(np.asarray(x, dtype=dt))
+        return ConstantVar(np.asarray(x))
+    return ConstantVar(coerce_value(x))
+
+
+def as_vars(a, b) -> tuple[Var, Var]:
+    """Convert the operands of a binary op (a Python number takes the other's dtype)."""
+    if isinstance(a, Var):
+        return a, as_var(b, a)
+    if isinstance(b, Var):
+        return as_var(a, b), b
+    return as_var(a), as_var(b)
+
+
+def as_expr_constant(text: str) -> Expr:
+    return Expr(text)

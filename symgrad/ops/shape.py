@@ -1,0 +1,479 @@
+"""Shape ops: symbolic sizes, reshape, transpose, expand_dims, squeeze, broadcasting, casts.
+
+Sizes may be symbolic: ``x.shape[0]`` of a named or unknown dimension is an int64 scalar
+variable (op ``shape_of``) that ``reshape``, ``broadcast_to``, ``arange`` and arithmetic
+accept. Where a target shape mixes ints and such variables, the variables become extra
+inputs of the node and the ``shape`` parameter holds ``("$", k)`` for the k-th of them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ir.node import Var
+from ..ir.types import ShapeError, TensorType, as_dtype, format_shape
+from .leaves import as_var
+from .registry import Expr, apply, defop
+
+
+def normalize_axes(axis, ndim: int, what: str) -> tuple:
+    """Axis argument -> sorted tuple of non-negative ints (None -> every axis)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"{what}: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{what}: axis {a} is out of range for {ndim} dimensions")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{what}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+# ---------------------------------------------------------------------------------------
+# symbolic sizes
+# ---------------------------------------------------------------------------------------
+
+def _shape_of_infer(types, axis):
+    if not 0 <= axis < types[0].ndim:
+        raise ValueError(f"axis {axis} out of range")
+    return TensorType(np.int64, ())
+
+
+SHAPE_OF = defop("shape_of", infer=_shape_of_infer, emit=lambda a, axis: Expr(
+    f"{a[0].atom}.shape[{axis}]"), inline=True, short="n")
+
+
+def shape_of(x, axis: int):
+    """The size of ``x`` along ``axis``: a Python int when static, else an int64 scalar."""
+    x = as_var(x)
+    axis = normalize_axes(axis, x.ndim, "shape_of")[0]
+    d = x.type.shape[axis]
+    if isinstance(d, int):
+        return d
+    return apply(SHAPE_OF, [x], axis=axis)
+
+
+def _size_emit(args, axes, dtype):
+    parts = [f"{args[0].atom}.shape[{a}]" for a in axes]
+    if not parts:
+        return Expr("1")
+    if len(parts) == 1:
+        return Expr(parts[0])
+    return Expr(" * ".join(parts), 12)
+
+
+SIZE_OF = defop("size_of", infer=lambda types, axes, dtype: TensorType(dtype, ()),
+                emit=_size_emit, inline=True, short="n")
+
+
+def size_of(x, axes=None, dtype="int64"):
+    """Number of elements of ``x`` over ``axes`` (all by default), as a scalar of ``dtype``.
+
+    A constant when those dimensions are static. The generated code reads it from the
+    array's ``.shape`` (a Python int, which NumPy treats as a weak scalar).
+    """
+    x = as_var(x)
+    axes = normalize_axes(axes, x.ndim, "size_of")
+    dims = [x.type.shape[a] for a in axes]
+    dtype = as_dtype(dtype)
+    if all(isinstance(d, int) for d in dims):
+        from .leaves import constant
+        return constant(np.asarray(math.prod(dims), dtype=dtype))
+    return apply(SIZE_OF, [x], axes=axes, dtype=dtype.name)
+
+
+def dim_of(v) -> object:
+    """The dimension a size-valued variable stands for, when it can be told statically."""
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, Var):
+        if v.op is SHAPE_OF:
+            return v.inputs[0].type.shape[v.params["axis"]]
+        if v.op.name == "constant" and v.value.ndim == 0:
+            return int(v.value)
+    return None
+
+
+def _shape_template(shape, what):
+    """Split a shape of ints and size variables into (template, extra inputs)."""
+    if isinstance(shape, (int, np.integer, Var)):
+        shape = (shape,)
+    template, extra = [], []
+    for d in shape:
+        if isinstance(d, Var):
+            if d.ndim != 0 or d.dtype.kind not in "iu":
+                raise TypeError(f"{what}: a symbolic size must be an integer scalar, got {d!r}")
+            if d.op.name == "constant":
+                template.append(int(d.value))
+                continue
+            template.append(("$", len(extra), dim_of(d)))
+            extra.append(d)
+        elif isinstance(d, (int, np.integer)) and not isinstance(d, bool):
+            template.append(int(d))
+        else:
+            raise TypeError(f"{what}: shape entries must be ints or integer scalars, got {d!r}")
+    return tuple(template), extra
+
+
+def _template_dims(template):
+    return [d if isinstance(d, int) else d[2] for d in template]
+
+
+def _template_text(template, args):
+    parts = [str(d) if isinstance(d, int) else args[d[1]].text for d in template]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+# ---------------------------------------------------------------------------------------
+# reshape
+# ---------------------------------------------------------------------------------------
+
+def _reshape_dims(src_shape, dims):
+    """Resolve -1 and check sizes statically where possible (dims: ints, names or None)."""
+    dims = list(dims)
+    if dims.count(-1) > 1:
+        raise ValueError("only one dimension can be -1")
+    if any(isinstance(d, int) and d < -1 for d in dims):
+        raise ValueError(f"negative dimension in {format_shape(dims)}")
+    if -1 in dims:
+        k = dims.index(-1)
+        src_rest = list(src_shape)
+        others = []
+        for d in dims[:k] + dims[k + 1:]:
+            if d is not None and d in src_rest:
+                src_rest.remove(d)  # the same size on both sides cancels out
+            else:
+                others.append(d)
+        if all(isinstance(d, int) for d in others):
+            ps = math.prod(d for d in src_rest if isinstance(d, int))
+            po = math.prod(others)
+            ns = [d for d in src_rest if not isinstance(d, int)]
+            if not ns:
+                if po == 0 or ps % po:
+                    raise ShapeError(f"cannot reshape {format_shape(src_shape)} into "
+                                     f"{format_shape(dims)}")
+                dims[k] = ps // po
+            elif len(ns) == 1 and ps == po:
+                dims[k] = ns[0]
+            else:
+                dims[k] = None
+        else:
+            dims[k] = None
+    elif all(isinstance(d, int) for d in list(src_shape) + dims):
+        if math.prod(src_shape) != math.prod(dims):
+            raise ShapeError(f"cannot reshape {format_shape(src_shape)} into "
+                             f"{format_shape(dims)}")
+    return tuple(dims)
+
+
+def _reshape_infer(types, shape):
+    return TensorType(types[0].dtype, _reshape_dims(types[0].shape, _template_dims(shape)))
+
+
+def _reshape_emit(args, shape):
+    return Expr(f"{args[0].atom}.reshape({_template_text(shape, args[1:])})")
+
+
+def _reshape_vjp(g, out, x, *sizes, shape):
+    return [reshape_like(g, x)] + [None] * len(sizes)
+
+
+RESHAPE = defop("reshape", infer=_reshape_infer, emit=_reshape_emit, vjp=_reshape_vjp,
+                view=True, inline=True)
+
+
+def reshape(x, shape):
+    """NumPy's reshape; entries may be ints, -1 or symbolic sizes such as ``y.shape[0]``."""
+    x = as_var(x)
+    template, extra = _shape_template(shape, "reshape")
+    return apply(RESHAPE, [x] + extra, shape=template)
+
+
+RESHAPE_LIKE = defop(
+    "reshape_like", infer=lambda types: TensorType(types[0].dtype, types[1].shape),
+    emit=lambda a: Expr(f"{a[0].atom}.reshape({a[1].atom}.shape)"),
+    vjp=lambda g, out, x, ref: [reshape_like(g, x), None], view=True, inline=True)
+
+
+def reshape_like(x, ref):
+    """``x`` reshaped to the shape of ``ref``."""
+    x, ref = as_var(x), as_var(ref)
+    if x.type.shape == ref.type.shape:
+        return x
+    return apply(RESHAPE_LIKE, [x, ref])
+
+
+# ---------------------------------------------------------------------------------------
+# transpose, expand_dims, squeeze
+# ---------------------------------------------------------------------------------------
+
+def _transpose_infer(types, axes):
+    t = types[0]
+    if sorted(axes) != list(range(t.ndim)):
+        raise ValueError(f"axes {axes} are not a permutation of {t.ndim} dimensions")
+    return TensorType(t.dtype, tuple(t.shape[a] for a in axes))
+
+
+def _transpose_emit(args, axes):
+    if axes == tuple(reversed(range(len(axes)))):
+        return Expr(f"{args[0].atom}.T")
+    return Expr(f"{args[0].atom}.transpose({', '.join(map(str, axes))})")
+
+
+def _transpose_vjp(g, out, x, axes):
+    return [transpose(g, tuple(int(i) for i in np.argsort(axes)))]
+
+
+TRANSPOSE = defop("transpose", infer=_transpose_infer, emit=_transpose_emit,
+                  vjp=_transpose_vjp, view=True, inline=True)
+
+
+def transpose(x, axes=None):
+    """Permute axes (reverse them by default), as ``np.transpose``."""
+    x = as_var(x)
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    else:
+        axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+    if axes == tuple(range(x.ndim)):
+        return x
+    return apply(TRANSPOSE, [x], axes=axes)
+
+
+def swapaxes(x, a, b):
+    x = as_var(x)
+    axes = list(range(x.ndim))
+    a, b = a % x.ndim, b % x.ndim
+    axes[a], axes[b] = axes[b], axes[a]
+    return transpose(x, tuple(axes))
+
+
+def _expand_infer(types, axis):
+    t = types[0]
+    shape = list(t.shape)
+    for a in axis:
+        shape.insert(a, 1)
+    return TensorType(t.dtype, tuple(shape))
+
+
+def _index_text(x, ndim, axes, fill):
+    """``x[:, None]``-style text: ``fill`` at ``axes`` of an ``ndim`` index, ``:`` elsewhere."""
+    parts = [fill if i in axes else ":" for i in range(ndim)]
+    while parts and parts[-1] == ":":
+        parts.pop()
+    return f"{x.atom}[{', '.join(parts)}]"
+
+
+EXPAND_DIMS = defop(
+    "expand_dims", infer=_expand_infer,
+    emit=lambda a, axis: Expr(_index_text(a[0], max(axis) + 1, axis, "None")),
+    vjp=lambda g, out, x, axis: [squeeze(g, axis)], view=True, inline=True, short="expand")
+
+
+def expand_dims(x, axis):
+    """Insert size-1 axes at ``axis`` (int or tuple), as ``np.expand_dims``."""
+    x = as_var(x)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    n = x.ndim + len(axes)
+    axes = tuple(sorted(int(a) % n for a in axes))
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"expand_dims: repeated axis in {axis!r}")
+    return apply(EXPAND_DIMS, [x], axis=axes)
+
+
+def _squeeze_infer(types, axis):
+    t = types[0]
+    for a in axis:
+        if t.shape[a] != 1:
+            raise ShapeError(f"cannot squeeze axis {a} of size {t.shape[a]} (it must be 1)")
+    return TensorType(t.dtype, tuple(d for i, d in enumerate(t.shape) if i not in axis))
+
+
+def _squeeze_emit(args, axis):
+    return Expr(_index_text(args[0], max(axis) + 1, axis, "0"))
+
+
+SQUEEZE = defop("squeeze", infer=_squeeze_infer, emit=_squeeze_emit,
+                vjp=lambda g, out, x, axis: [expand_dims(g, axis)], view=True, inline=True)
+
+
+def squeeze(x, axis=None):
+    """Remove size-1 axes (all statically-1 axes when ``axis`` is None)."""
+    x = as_var(x)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(x.type.shape) if d == 1)
+    else:
+        axes = normalize_axes(axis, x.ndim, "squeeze")
+    if not axes:
+        return x
+    return apply(SQUEEZE, [x], axis=axes)
+
+
+# ---------------------------------------------------------------------------------------
+# broadcasting
+# ---------------------------------------------------------------------------------------
+
+def sum_to(g, target: TensorType | Var):
+    """Sum ``g`` over the axes along which ``target``'s shape was broadcast to ``g``'s.
+
+    Leading extra axes are summed away; axes where the target is statically 1 and ``g``
+    is not are summed with keepdims. This is the one place where un-broadcasting happens.
+    """
+    from .reduce import sum as _sum
+    ttype = target.type if isinstance(target, Var) else target
+    lead = g.ndim - ttype.ndim
+    if lead < 0:
+        raise ShapeError(f"sum_to: cannot reduce {g.type} to {ttype}")
+    ones = tuple(lead + i for i, d in enumerate(ttype.shape)
+                 if d == 1 and g.type.shape[lead + i] != 1)
+    out = g
+    if ones:
+        out = _sum(out, ones, keepdims=True)
+    if lead:
+        out = _sum(out, tuple(range(lead)))
+    return out
+
+
+def _broadcast_to_infer(types, shape):
+    src = types[0]
+    dims = _template_dims(shape)
+    lead = len(dims) - src.ndim
+    if lead < 0:
+        raise ShapeError(f"cannot broadcast {format_shape(src.shape)} to fewer dimensions "
+                         f"{format_shape(dims)}")
+    for i, d in enumerate(src.shape):
+        t = dims[lead + i]
+        if d != 1 and isinstance(d, int) and isinstance(t, int) and d != t:
+            raise ShapeError(f"cannot broadcast {format_shape(src.shape)} to "
+                             f"{format_shape(dims)}")
+    return TensorType(src.dtype, tuple(dims))
+
+
+def _broadcast_to_emit(args, shape):
+    return Expr(f"np.broadcast_to({args[0].text}, {_template_text(shape, args[1:])})")
+
+
+BROADCAST_TO = defop(
+    "broadcast_to", infer=_broadcast_to_infer, emit=_broadcast_to_emit,
+    vjp=lambda g, out, x, *sizes, shape: [sum_to(g, x)] + [None] * len(sizes), view=True,
+    inline=False)
+
+
+def broadcast_to(x, shape):
+    """NumPy's broadcast_to; entries may be symbolic sizes such as ``y.shape[0]``."""
+    x = as_var(x)
+    template, extra = _shape_template(shape, "broadcast_to")
+    return apply(BROADCAST_TO, [x] + extra, shape=template)
+
+
+def _broadcast_like_infer(types):
+    src, ref = types
+    lead = ref.ndim - src.ndim
+    if lead < 0:
+        raise ShapeError(f"cannot broadcast {src} to the shape of {ref}")
+    for i, d in enumerate(src.shape):
+        r = ref.shape[lead + i]
+        if d != 1 and isinstance(d, int) and isinstance(r, int) and d != r:
+            raise ShapeError(f"cannot broadcast {src} to the shape of {ref}")
+    return TensorType(src.dtype, ref.shape)
+
+
+BROADCAST_LIKE = defop(
+    "broadcast_like", infer=_broadcast_like_infer,
+    emit=lambda a: Expr(f"np.broadcast_to({a[0].text}, {a[1].atom}.shape)"),
+    vjp=lambda g, out, x, ref: [sum_to(g, x), None], view=True, inline=False,
+    short="bcast")
+
+
+def broadcast_like(x, ref):
+    """``x`` broadcast to the shape of ``ref`` (no data of ``ref`` is read)."""
+    x, ref = as_var(x), as_var(ref)
+    if x.type.shape == ref.type.shape:
+        return x
+    return apply(BROADCAST_LIKE, [x, ref])
+
+
+# ---------------------------------------------------------------------------------------
+# casts and fills
+# ---------------------------------------------------------------------------------------
+
+def _astype_vjp(g, out, x, dtype):
+    return [astype(g, x.dtype) if x.type.is_float else None]
+
+
+ASTYPE = defop("astype", infer=lambda types, dtype: types[0].with_dtype(dtype),
+               emit=lambda a, dtype: Expr(f"{a[0].atom}.astype(np.{dtype})"),
+               vjp=_astype_vjp, elementwise=True, inline=True, short="cast")
+
+
+def astype(x, dtype):
+    """``x`` converted to ``dtype`` (no node when it already has it)."""
+    x = as_var(x)
+    dt = as_dtype(dtype)
+    if x.dtype == dt:
+        return x
+    return apply(ASTYPE, [x], dtype=dt.name)
+
+
+def _fill_infer(types, value, dtype):
+    t = types[0]
+    return TensorType(dtype or t.dtype, t.shape)
+
+
+def _fill_emit(args, value, dtype):
+    dt = f", dtype=np.{dtype}" if dtype else ""
+    if value == 0:
+        return Expr(f"np.zeros_like({args[0].text}{dt})")
+    if value == 1:
+        return Expr(f"np.ones_like({args[0].text}{dt})")
+    return Expr(f"np.full_like({args[0].text}, {value!r}{dt})")
+
+
+FILL_LIKE = defop("fill_like", infer=_fill_infer, emit=_fill_emit, vjp=None, inline=False,
+                  short="fill")
+
+
+def full_like(x, value, dtype=None):
+    x = as_var(x)
+    return apply(FILL_LIKE, [x], value=value, dtype=as_dtype(dtype).name if dtype else None)
+
+
+def zeros_like(x, dtype=None):
+    """An array of zeros with the shape (and by default the dtype) of ``x``."""
+    return full_like(x, 0, dtype)
+
+
+def ones_like(x, dtype=None):
+    """An array of ones with the shape (and by default the dtype) of ``x``."""
+    return full_like(x, 1, dtype)
+
+
+def _arange_infer(types, dtype, length):
+    return TensorType(dtype, (length,))
+
+
+def _arange_emit(args, dtype, length):
+    n = args[0].text if args else str(length)
+    dt = "" if dtype == "int64" else f", dtype=np.{dtype}"
+    return Expr(f"np.arange({n}{dt})")
+
+
+ARANGE = defop("arange", infer=_arange_infer, emit=_arange_emit, vjp=None, inline=True)
+
+
+def arange(n, dtype="int64"):
+    """``np.arange(n)``; ``n`` may be an int or a symbolic size such as ``x.shape[0]``."""
+    dt = as_dtype(dtype).name
+    if isinstance(n, Var):
+        if n.ndim != 0 or n.dtype.kind not in "iu":
+            raise TypeError(f"arange: n must be an integer scalar, got {n!r}")
+        return apply(ARANGE, [n], dtype=dt, length=dim_of(n))
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"arange: n must be a non-negative int or a size variable, got {n!r}")
+    return apply(ARANGE, [], dtype=dt, length=int(n))

@@ -1,0 +1,147 @@
+"""Inspection: debugprint (text tree), to_dot (Graphviz), to_networkx, render."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import networkx as nx
+
+from .ir.graph import toposort
+from .ir.node import Var
+from .ir.types import short_dtype
+
+
+def _roots(obj) -> list[Var]:
+    from .function import Function
+    if isinstance(obj, Function):
+        return obj.graph
+    if isinstance(obj, Var):
+        return [obj]
+    if isinstance(obj, dict):
+        return [v for v in obj.values() if isinstance(v, Var)]
+    if isinstance(obj, (list, tuple)):
+        out = []
+        for v in obj:
+            out.extend(_roots(v))
+        return out
+    raise TypeError(f"expected a variable, a list or dict of variables, or a compiled "
+                    f"function; got {type(obj).__name__}")
+
+
+def _label(n: Var) -> str:
+    if n.op.name == "constant":
+        v = n.value
+        body = repr(v.item()) if v.ndim == 0 else f"array{list(v.shape)}"
+        return f"constant {body}"
+    if n.op.leaf:
+        return f"{n.op.name} {n.name or '?'}"
+    params = ", ".join(f"{k}={_short(v)}" for k, v in n.params.items()
+                       if k not in ("dtype",) or v is not None)
+    name = f" '{n.name}'" if n.name else ""
+    return f"{n.op.name}{name}" + (f" [{params}]" if params else "")
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def debugprint(obj, max_depth: int | None = None) -> str:
+    """An indented tree: one line per node with op, name, type and a reference number.
+
+    A node reached a second time is printed as ``*N`` (its number) instead of again, so
+    shared subexpressions are visible and the output stays linear in graph size.
+    Nodes built by differentiation are marked ``(grad)``.
+    """
+    roots = _roots(obj)
+    numbers: dict[int, int] = {}
+    lines: list[str] = []
+    stack = [(r, 0) for r in reversed(roots)]
+    while stack:
+        n, depth = stack.pop()
+        pad = "  " * depth + ("└─ " if depth else "")
+        if n.id in numbers:
+            lines.append(f"{pad}*{numbers[n.id]} {n.name or n.op.name}")
+            continue
+        numbers[n.id] = len(numbers) + 1
+        grad = "  (grad)" if n.is_grad else ""
+        lines.append(f"{pad}#{numbers[n.id]} {_label(n)} : {n.type}{grad}")
+        if max_depth is not None and depth >= max_depth:
+            continue
+        for i in reversed(n.inputs):
+            stack.append((i, depth + 1))
+    return "\n".join(lines)
+
+
+_COLORS = {"forward": "#dbe9f6", "grad": "#fde2c8", "input": "#c9f0c9",
+           "shared": "#f7f3b5", "constant": "#e6e6e6"}
+_SHAPES = {"input": "invhouse", "shared": "cylinder", "constant": "note"}
+
+
+def _dot_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def _dot_str(s: str) -> str:
+    return f'"{_dot_escape(s)}"'
+
+
+def to_dot(obj, name: str = "symgrad") -> str:
+    """The graph in Graphviz DOT. Forward nodes are blue, nodes built by differentiation
+    orange; inputs, shared variables and constants have shapes of their own."""
+    roots = _roots(obj)
+    order = toposort(roots)
+    out = [f"digraph {_dot_str(name)} {{", "  rankdir=BT;",
+           '  node [style=filled, fontname="Helvetica", fontsize=10];']
+    root_ids = {r.id for r in roots}
+    for n in order:
+        kind = n.op.name if n.op.leaf else ("grad" if n.is_grad else "forward")
+        shape = _SHAPES.get(kind, "box")
+        label = f'"{_dot_escape(_label(n))}\\n{_dot_escape(str(n.type))}"'
+        attrs = [f"label={label}",
+                 f'fillcolor="{_COLORS[kind]}"', f"shape={shape}"]
+        if n.id in root_ids:
+            attrs.append("penwidth=2")
+        out.append(f"  n{n.id} [{', '.join(attrs)}];")
+    for n in order:
+        for k, i in enumerate(n.inputs):
+            extra = f' [label="{k}"]' if len(n.inputs) > 1 and not n.op.commutative else ""
+            out.append(f"  n{i.id} -> n{n.id}{extra};")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def to_networkx(obj) -> nx.DiGraph:
+    """A ``networkx.DiGraph``: one node per graph node (keyed by its id) with attributes
+    ``op``, ``name``, ``shape``, ``dtype``, ``grad``; edges go from input to consumer and
+    carry the input position as ``index``."""
+    roots = _roots(obj)
+    g = nx.DiGraph()
+    for n in toposort(roots):
+        g.add_node(n.id, op=n.op.name, name=n.name, shape=n.type.shape,
+                   dtype=short_dtype(n.dtype), grad=n.is_grad, params=dict(n.params))
+        for k, i in enumerate(n.inputs):
+            g.add_edge(i.id, n.id, index=k)
+    return g
+
+
+def render(dot_or_graph, path: str, format: str | None = None) -> str:
+    """Render DOT text (or anything ``to_dot`` takes) to a file with Graphviz's ``dot``.
+
+    The format comes from the file extension unless given. Raises ``RuntimeError`` with
+    install instructions when Graphviz is not installed.
+    """
+    dot_text = dot_or_graph if isinstance(dot_or_graph, str) else to_dot(dot_or_graph)
+    exe = shutil.which("dot")
+    if exe is None:
+        raise RuntimeError("sg.render needs Graphviz's 'dot' program, which was not found on "
+                           "PATH. Install Graphviz: 'apt-get install graphviz' (Debian/Ubuntu)"
+                           ", 'brew install graphviz' (macOS) or 'conda install graphviz'; or "
+                           "paste sg.to_dot(...) into an online Graphviz viewer.")
+    fmt = format or (str(path).rsplit(".", 1)[-1] if "." in str(path) else "svg")
+    proc = subprocess.run([exe, f"-T{fmt}", "-o", str(path)], input=dot_text.encode(),
+                          capture_output=True, timeout=60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dot failed: {proc.stderr.decode(errors='replace').strip()}")
+    return str(path)
