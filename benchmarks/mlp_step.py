@@ -206,17 +206,18 @@ def calibrate(step, min_s=0.02, min_steps=2):
             return dt / n
 
 
-def idle(seconds):
-    """Wait between implementations so that the previous library's worker threads
-    (OpenBLAS, OpenMP and Eigen pools spin for up to ~0.1 s after their last task)
-    have gone to sleep and do not compete for the cores with the next library.  The
-    main thread spins meanwhile rather than sleeping, so the (virtual) CPUs stay warm."""
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
+# Worker-thread pools: implementations in one family share one pool.
+FAMILY = {"numpy_tuned": "numpy", "numpy_naive": "numpy", "symgrad": "numpy",
+          "torch_eager": "torch", "torch_compile": "torch", "jax_jit": "jax",
+          "pytensor_c": "pytensor_c", "pytensor_numba": "numba"}
+GAP_S = 0.12
 
 
-def time_blocks(steps, repeats, block_s, gap_s=0.0):
+def time_blocks(steps, repeats, block_s, gap_s=GAP_S):
+    """Interleaved blocks.  Between two implementations of different families the
+    harness sleeps gap_s (untimed): OpenBLAS, OpenMP and Eigen worker threads keep
+    spinning for up to ~0.1 s after their last task, and on 2 cores a spinning pool
+    of one library slows the next library by 2x, with 50 ms stalls."""
     names = list(steps)
     est = {n: calibrate(steps[n]) for n in names}
     per_block = sum(est.values())
@@ -229,10 +230,12 @@ def time_blocks(steps, repeats, block_s, gap_s=0.0):
             order = names[k:] + names[:k]
             gc.collect()
             gc.disable()
+            prev = None
             for n in order:
                 step = steps[n]
-                if gap_s:
-                    idle(gap_s)
+                if gap_s and FAMILY.get(n, n) != prev:
+                    time.sleep(gap_s)
+                prev = FAMILY.get(n, n)
                 t0 = time.perf_counter()
                 for _ in range(nsteps):
                     step()

@@ -7,7 +7,7 @@ source) and call the result.
 
 __version__ = "0.1.0"
 
-from . import nn
+from . import nn, optim, random
 from .autodiff import grad, vjp
 from .function import Function, MissingInputError, function
 from .ir.node import SharedVariable, Var

@@ -126,7 +126,14 @@ class Function:
         self.outputs = out_leaves
 
         self.updates: list[tuple[SharedVariable, Var]] = []
-        for target, value in (updates or {}).items():
+        updates = dict(updates or {})
+        # shared variables that carry their own update (a random stream's call counter)
+        # advance at every call unless the caller updates them explicitly
+        for n in toposort(self.outputs + [as_var(v) for v in updates.values()]):
+            auto = getattr(n, "default_update", None)
+            if auto is not None and n not in updates:
+                updates[n] = auto
+        for target, value in updates.items():
             if not isinstance(target, SharedVariable):
                 raise TypeError(f"function: update targets must be shared variables, got "
                                 f"{target!r}")

@@ -28,7 +28,7 @@ def identifier(name: str | None, default: str = "v") -> str:
         ident = default
     if ident[0].isdigit():
         ident = f"{default}_{ident}"
-    return ident
+    return ident[:32].rstrip("_") or default
 
 
 def safe_text(text: str, limit: int = 60) -> str:

@@ -1,4 +1,8 @@
-"""Reductions over axes: sum, mean, max, min (NumPy names, ``axis`` and ``keepdims``).
+"""Reductions over axes: sum, mean, max, min, prod, var, std, argmax, argmin (NumPy names,
+``axis`` and ``keepdims``; ``var`` and ``std`` take ``ddof=0`` like NumPy).
+
+Subgradient convention: tied maxima (minima) of ``max`` (``min``) share the gradient
+evenly, as JAX does.
 
 The ``axis`` parameter is a sorted tuple of non-negative axes, or None for a reduction
 over every axis (so that the emitted code reads ``x.sum()``).
@@ -101,3 +105,96 @@ MAX, max = _reduction("max", _extremum_vjp, dtype_rule=lambda d: d,
                       doc="Maximum over ``axis``; tied maxima share the gradient evenly.")
 MIN, min = _reduction("min", _extremum_vjp, dtype_rule=lambda d: d,
                       doc="Minimum over ``axis``; tied minima share the gradient evenly.")
+
+
+def _prod_vjp(g, out, x, axis, keepdims):
+    # d prod / d x_i is the product of the other entries. Where x_i != 0 that is out / x_i
+    # (``out`` is this node, so higher derivatives go through this same rule); where
+    # x_i == 0 it is the product of the non-zero entries when x_i is the only zero of its
+    # slice, and 0 otherwise. First derivatives are exact everywhere; higher derivatives
+    # are exact except on slices holding two or more zeros.
+    from .elementwise import equal, logical_and, where
+    from .shape import astype
+    zero = equal(x, 0)
+    safe = where(zero, 1, x)
+    n_zero = SUM_FN(astype(zero, np.int64), axis, keepdims=True)
+    prod_nonzero = PROD_FN(safe, axis, keepdims=True)
+    out_k = expand_back(out, x, axis, keepdims)
+    others = where(zero, where(equal(n_zero, 1), prod_nonzero, 0), out_k / safe)
+    return [expand_back(g, x, axis, keepdims) * others]
+
+
+PROD, prod = _reduction("prod", _prod_vjp, doc=(
+    "Product over ``axis`` (all axes by default), as ``np.prod``.\n\n"
+    "The gradient is the product of the other entries; it is exact also where entries "
+    "are zero (second derivatives are, except on slices with two or more zeros)."))
+PROD_FN = prod
+
+
+def _argreduce(name, doc):
+    def infer(types, axis, keepdims):
+        t = types[0]
+        if axis is None:
+            shape = (1,) * t.ndim if keepdims else ()
+        else:
+            shape = _reduced_shape(t.shape, (axis,), keepdims)
+        return TensorType(np.int64, shape)
+
+    def emit(args, axis, keepdims):
+        parts = [] if axis is None else [f"axis={axis}"]
+        if keepdims:
+            parts.append("keepdims=True")
+        return Expr(f"{args[0].atom}.{name}({', '.join(parts)})")
+
+    op = defop(name, infer=infer, emit=emit, vjp=None, doc=doc)
+
+    def fn(x, axis=None, keepdims=False):
+        x = as_var(x)
+        if axis is not None:
+            if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+                raise TypeError(f"{name}: axis must be an int or None, got {axis!r}")
+            axis = normalize_axes(axis, x.ndim, name)[0]
+        return apply(op, [x], axis=axis, keepdims=bool(keepdims))
+    fn.__name__ = name
+    fn.__qualname__ = name
+    fn.__doc__ = doc
+    fn.op = op
+    return op, fn
+
+
+ARGMAX, argmax = _argreduce("argmax", (
+    "Index of the maximum along ``axis`` (of the flattened array when ``axis`` is None), "
+    "as ``np.argmax``: int64, the first one on ties, no gradient."))
+ARGMIN, argmin = _argreduce("argmin", (
+    "Index of the minimum along ``axis`` (of the flattened array when ``axis`` is None), "
+    "as ``np.argmin``: int64, the first one on ties, no gradient."))
+
+
+def var(x, axis=None, ddof=0, keepdims=False):
+    """Variance over ``axis`` as ``np.var``: the mean squared deviation from the mean,
+    divided by ``n - ddof`` instead of ``n`` (``ddof=0`` by default, like NumPy).
+
+    A composition of ``mean``, ``subtract``, ``square`` and ``sum``, so every derivative
+    order comes from those ops' rules.
+    """
+    from .elementwise import square
+    x = as_var(x)
+    axes = normalize_axes(axis, x.ndim, "var")
+    if x.dtype.kind not in "f":
+        x = x.astype(float_dtype_for(x.dtype))
+    dev = square(x - mean(x, axes, keepdims=True))
+    if ddof == 0:
+        return mean(dev, axes, keepdims=keepdims)
+    if not isinstance(ddof, (int, np.integer, float)) or isinstance(ddof, bool):
+        raise TypeError(f"var: ddof must be a number, got {ddof!r}")
+    n = size_of(x, axes, dtype=x.dtype)
+    return sum(dev, axes, keepdims=keepdims) / (n - ddof)
+
+
+def std(x, axis=None, ddof=0, keepdims=False):
+    """Standard deviation over ``axis`` as ``np.std``: ``sqrt(var(x, axis, ddof))``.
+
+    Its gradient is infinite where the variance is zero (as in NumPy arithmetic).
+    """
+    from .elementwise import sqrt
+    return sqrt(var(x, axis, ddof=ddof, keepdims=keepdims))

@@ -1,0 +1,30 @@
+"""Every Python code block of the README runs, in order, in one namespace."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_readme_code_blocks_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # step.save writes a file
+    blocks = python_blocks(ROOT / "README.md")
+    assert len(blocks) >= 4
+    namespace: dict = {"__name__": "readme"}
+    for k, block in enumerate(blocks):
+        exec(compile(block, f"README.md block {k + 1}", "exec"), namespace)
+    assert (tmp_path / "train_step.py").exists()
+    assert "def train_step(" in capsys.readouterr().out
+
+
+def test_readme_opens_with_the_two_commands():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    bash = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    assert "examples/train_mlp.py" in bash[0]
+    assert "python -m pytest" in bash[1]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert 'pip install -q -e ".[dev,examples]"' in ci and "python -m pytest" in ci
