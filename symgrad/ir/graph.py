@@ -14,25 +14,26 @@ def toposort(roots: Iterable[Var]) -> list[Var]:
     Deterministic: inputs are visited left to right, roots in order.
     """
     order: list[Var] = []
-    done: set[int] = set()
+    append = order.append
+    seen: set[int] = set()  # pushed at some point (done, or on the stack)
+    add = seen.add
     for root in roots:
-        if root.id in done:
+        if root.id in seen:
             continue
-        stack = [(root, 0)]
-        on_stack = {root.id}
+        add(root.id)
+        stack = [(root, iter(root.inputs))]
+        push = stack.append
         while stack:
-            node, i = stack[-1]
-            if i < len(node.inputs):
-                stack[-1] = (node, i + 1)
-                child = node.inputs[i]
-                if child.id not in done and child.id not in on_stack:
-                    stack.append((child, 0))
-                    on_stack.add(child.id)
+            node, it = stack[-1]
+            for child in it:
+                cid = child.id
+                if cid not in seen:
+                    add(cid)
+                    push((child, iter(child.inputs)))
+                    break
             else:
                 stack.pop()
-                on_stack.discard(node.id)
-                done.add(node.id)
-                order.append(node)
+                append(node)
     return order
 
 

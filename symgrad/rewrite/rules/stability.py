@@ -1,0 +1,113 @@
+"""Numerical stabilisation: unstable expressions rewritten into forms that stay finite.
+
+The forward rules replace an expression by its stable form. Because ``sg.grad`` has
+already built the gradient from the unstable form by the time the optimizer runs, the
+gradient rules below rewrite what the VJP rules of ``log``, ``divide``, ``exp`` and
+``sigmoid`` produce for those expressions: a cotangent divided by a quantity that can
+underflow to 0 (``g / sigmoid(x)``, ``g / softmax(z)``) and then multiplied by it again.
+Cancelling such a factor is exact in real arithmetic because it is positive by
+construction (see ``common.positive``); it only changes results where the unstable form
+gave 0/0 or inf/inf.
+
+``softmax``, ``logsumexp`` and ``log_softmax`` are compositions (``ops/nnfuncs.py``):
+``e = exp(z)``, ``z = x - stop_gradient(max(x))``, ``s = sum(e, axis, keepdims=True)``,
+``softmax = e / s``. The patterns match those pieces, so a hand-written softmax matches
+too.
+"""
+
+from __future__ import annotations
+
+from ... import ops
+from ..pattern import P, Param, pvars
+from ..engine import RuleSet
+from .common import fits, is_shifted, is_softmax, positive
+
+x, z, g, a, b_, p, s, e = pvars("x z g a b p s e")
+AX = Param("axis")
+
+STABILITY = RuleSet("stability")
+rule = STABILITY.rule
+
+# --- forward ---------------------------------------------------------------------------
+# log(e / s) -> z - log(s)       where e = exp(z), s = sum(e, axis, keepdims=True)
+#                                (log(softmax(x)) -> log_softmax(x))
+rule("log_softmax", P.log(P.divide(P.exp(z), P.sum(P.exp(z), axis=AX, keepdims=True))),
+     lambda b: ops.subtract(b.z, ops.log(b.node.inputs[0].inputs[1])))
+# log(sigmoid(x)) -> -softplus(-x)
+rule("log_sigmoid", P.log(P.sigmoid(x)), -P.softplus(-x))
+# log(1 - sigmoid(x)) -> -softplus(x)
+rule("log_one_minus_sigmoid", P.log(1 - P.sigmoid(x)), -P.softplus(x))
+# log(1 + exp(x)) -> softplus(x)
+rule("log_one_plus_exp", P.log(1 + P.exp(x)), P.softplus(x))
+
+
+def _lse(b):
+    if is_shifted(b.x):  # already the stable composition: log(sum(exp(x - max)))
+        return None
+    return fits(ops.logsumexp(b.x, b.axis, keepdims=b.keepdims), b.node)
+
+
+# log(sum(exp(x), axis)) -> logsumexp(x, axis)
+rule("log_sum_exp", P.log(P.sum(P.exp(x), axis=AX, keepdims=Param("keepdims"))), _lse)
+# log(1 + x) -> log1p(x)
+rule("log1p", P.log(1 + x), P.log1p(x))
+# exp(x) - 1 -> expm1(x)
+rule("expm1", P.exp(x) - 1, P.expm1(x))
+# 1 - sigmoid(x) -> sigmoid(-x)   is not applied: it would hide log(1 - sigmoid(x))
+
+# --- gradients -------------------------------------------------------------------------
+pos = pvars("q")[0]
+pos.pred = positive
+# (a / q) * q -> a               q > 0 by construction (exp, sigmoid, softmax, 1 - sigmoid)
+rule("cancel_positive", (a / pos) * pos, a)
+# (a / q) * (q * b) -> a * b
+rule("cancel_positive_mul", (a / pos) * (pos * b_), a * b_)
+# -(a / q) * (q * b) -> -(a * b)
+rule("cancel_positive_neg_mul", -(a / pos) * (pos * b_), -(a * b_))
+pos2 = pvars("q2")[0]
+pos2.pred = positive
+# (a / q - b / q2) * (q * q2) -> a * q2 - b * q     (VJP of t log(s) + (1 - t) log(1 - s))
+rule("cancel_positive_sub", (a / pos - b_ / pos2) * (pos * pos2), a * pos2 - b_ * pos)
+# (a / q + b / q2) * (q * q2) -> a * q2 + b * q
+rule("cancel_positive_add", (a / pos + b_ / pos2) * (pos * pos2), a * pos2 + b_ * pos)
+# (g / (1 + exp(x))) * exp(x) -> g * sigmoid(x)      (VJP of log(1 + exp(x)))
+rule("grad_log_one_plus_exp", (g / (1 + P.exp(x))) * P.exp(x), g * P.sigmoid(x))
+
+
+def _softmax_log_grad(b):
+    pp = b.p
+    if not is_softmax(pp) or pp.inputs[1] is not b.s or pp.inputs[0] is not b.e:
+        return None
+    return fits(ops.add(b.a, ops.multiply(b.b, b.e)), b.node)
+
+
+# ((a / p) / s + b) * e -> a + b * e          where p = e / s is a softmax
+#                                             (VJP of log(softmax): no 0/0 where p underflows)
+rule("grad_log_softmax", ((a / p) / s + b_) * e, _softmax_log_grad)
+
+
+def _lse_grad(b):
+    ee, ss = b.e, b.s
+    if ee.op.name != "exp" or ss.op.name != "sum" or ss.inputs[0] is not ee:
+        return None
+    if is_shifted(ee.inputs[0]):
+        return None
+    axes = ss.params["axis"]
+    axes = tuple(range(ee.ndim)) if axes is None else axes
+    gg = b.g
+    if not ss.params["keepdims"]:
+        if b.get("axis2") != ss.params["axis"]:
+            return None
+        gg = ops.expand_dims(gg, axes)
+    elif "axis2" in b:
+        return None
+    return fits(ops.multiply(gg, ops.softmax(ee.inputs[0], axes)), b.node)
+
+
+# (g / s) * e -> g * softmax(x)              where e = exp(x), s = sum(e, keepdims=True),
+#                                             x not shifted (VJP of log(sum(exp(x))))
+rule("grad_log_sum_exp", (g / s) * e, _lse_grad)
+# expand_dims(g / s, axis) * e -> expand_dims(g, axis) * softmax(x, axis)   (keepdims=False)
+rule("grad_log_sum_exp_expand", P.expand_dims(g / s, axis=Param("axis2")) * e, _lse_grad)
+
+__all__ = ["STABILITY"]
