@@ -7,12 +7,13 @@ from .elementwise import (abs, add, clip, cos, divide, equal, exp, expm1, floor_
                           square, stop_gradient, subtract, tan, tanh, where)
 from .indexing import getitem
 from .leaves import as_var, constant, matrix, scalar, shared, tensor, vector
-from .linalg import matmul
+from .linalg import dot, einsum, matmul, outer, tensordot
 from .nnfuncs import log_softmax, logsumexp, softmax
-from .reduce import max, mean, min, sum
+from .reduce import argmax, argmin, cumsum, max, mean, min, prod, std, sum, var
 from .registry import REGISTRY, Expr, OpDef, apply, defop
-from .shape import (arange, astype, broadcast_like, broadcast_to, expand_dims, full_like,
-                    ones_like, reshape, reshape_like, shape_of, size_of, squeeze, sum_to,
-                    swapaxes, transpose, zeros_like)
+from .shape import (arange, astype, broadcast_like, broadcast_to, concatenate, expand_dims,
+                    flatten, full, full_like, one_hot, ones, ones_like, ravel, reshape,
+                    reshape_like, shape_of, size_of, squeeze, stack, sum_to, swapaxes,
+                    transpose, zeros, zeros_like)
 
 amax, amin = max, min

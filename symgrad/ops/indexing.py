@@ -142,7 +142,10 @@ def _distinct(index, adv: list[Var]) -> bool:
         shape, _ = broadcast_shapes(*[a.type.shape for a in adv])
     except ShapeError:
         return False
-    return len(shape) <= 1 and any(a.op.name == "arange" for a in adv)
+    # an arange index spanning the whole broadcast index makes the selected tuples
+    # distinct; one of length 1 that broadcasts against another index does not
+    return len(shape) == 1 and any(a.op.name == "arange" and a.type.shape == shape
+                                   and shape[0] is not None for a in adv)
 
 
 def _getitem_vjp(g, out, x, *adv, index):

@@ -113,7 +113,7 @@ def _prod_vjp(g, out, x, axis, keepdims):
     # x_i == 0 it is the product of the non-zero entries when x_i is the only zero of its
     # slice, and 0 otherwise. First derivatives are exact everywhere; higher derivatives
     # are exact except on slices holding two or more zeros.
-    from .elementwise import equal, logical_and, where
+    from .elementwise import equal, where
     from .shape import astype
     zero = equal(x, 0)
     safe = where(zero, 1, x)
@@ -198,3 +198,41 @@ def std(x, axis=None, ddof=0, keepdims=False):
     """
     from .elementwise import sqrt
     return sqrt(var(x, axis, ddof=ddof, keepdims=keepdims))
+
+
+def _cumsum_infer(types, axis):
+    t = types[0]
+    dt = _reduce_dtype("cumsum", t.dtype.name)
+    if axis is not None:
+        return TensorType(dt, t.shape)
+    n = int(np.prod(t.shape)) if t.is_static else None
+    return TensorType(dt, (n,))
+
+
+def _cumsum_emit(args, axis):
+    return Expr(f"np.cumsum({args[0].text}{'' if axis is None else f', axis={axis}'})")
+
+
+def _cumsum_vjp(g, out, x, axis):
+    # the transpose of a running sum is the running sum from the other end
+    from .indexing import getitem
+    from .shape import reshape_like
+    ax = 0 if axis is None else axis
+    flip = (slice(None),) * ax + (slice(None, None, -1),)
+    back = getitem(cumsum(getitem(g, flip), ax), flip)
+    return [reshape_like(back, x) if axis is None else back]
+
+
+CUMSUM = defop("cumsum", infer=_cumsum_infer, emit=_cumsum_emit, vjp=_cumsum_vjp,
+               inline=False)
+
+
+def cumsum(x, axis=None):
+    """Running sum along ``axis`` (of the flattened array when ``axis`` is None), as
+    ``np.cumsum``."""
+    x = as_var(x)
+    if axis is not None:
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            raise TypeError(f"cumsum: axis must be an int or None, got {axis!r}")
+        axis = normalize_axes(axis, x.ndim, "cumsum")[0]
+    return apply(CUMSUM, [x], axis=axis)

@@ -1,4 +1,6 @@
-"""Shape ops: symbolic sizes, reshape, transpose, expand_dims, squeeze, broadcasting, casts.
+"""Shape ops: symbolic sizes, reshape (ravel, flatten), transpose, expand_dims, squeeze,
+broadcasting, casts, fills (zeros, ones, full and their ``_like`` forms, arange),
+concatenate, stack and one_hot.
 
 Sizes may be symbolic: ``x.shape[0]`` of a named or unknown dimension is an int64 scalar
 variable (op ``shape_of``) that ``reshape``, ``broadcast_to``, ``arange`` and arithmetic
@@ -477,3 +479,229 @@ def arange(n, dtype="int64"):
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"arange: n must be a non-negative int or a size variable, got {n!r}")
     return apply(ARANGE, [], dtype=dt, length=int(n))
+
+
+def _full_infer(types, shape, value, dtype):
+    return TensorType(dtype, tuple(_template_dims(shape)))
+
+
+def _full_emit(args, shape, value, dtype):
+    dims = _template_text(shape, args)
+    if value == 0 and not isinstance(value, bool):
+        return Expr(f"np.zeros({dims}, dtype=np.{dtype})")
+    if value == 1 and not isinstance(value, bool):
+        return Expr(f"np.ones({dims}, dtype=np.{dtype})")
+    return Expr(f"np.full({dims}, {value!r}, dtype=np.{dtype})")
+
+
+FULL = defop("full", infer=_full_infer, emit=_full_emit, vjp=None, inline=False)
+
+
+def full(shape, fill_value, dtype=None):
+    """An array of ``shape`` filled with ``fill_value``, as ``np.full``.
+
+    ``shape`` entries are ints or symbolic sizes such as ``x.shape[0]``. With ``dtype``
+    None the dtype is NumPy's for the value (float64 for a Python float, int64 for an
+    int, bool for a bool). The result is a constant for differentiation.
+    """
+    if isinstance(fill_value, Var):
+        raise TypeError("full: fill_value must be a number; to spread a variable over a "
+                        "shape use sg.broadcast_to(value, shape)")
+    if isinstance(fill_value, np.generic):
+        fill_value = fill_value.item()
+    if not isinstance(fill_value, (bool, int, float)):
+        raise TypeError(f"full: fill_value must be a number, got {fill_value!r}")
+    dt = as_dtype(np.asarray(fill_value).dtype if dtype is None else dtype)
+    value = np.asarray(fill_value).astype(dt).item()
+    template, extra = _shape_template(shape, "full")
+    return apply(FULL, extra, shape=template, value=value, dtype=dt.name)
+
+
+def zeros(shape, dtype="float64"):
+    """An array of zeros, as ``np.zeros``; ``shape`` may hold symbolic sizes."""
+    return full(shape, 0, dtype)
+
+
+def ones(shape, dtype="float64"):
+    """An array of ones, as ``np.ones``; ``shape`` may hold symbolic sizes."""
+    return full(shape, 1, dtype)
+
+
+def ravel(x):
+    """``x`` as one dimension (row-major), as ``np.ravel``: ``reshape(x, (-1,))``."""
+    x = as_var(x)
+    if x.ndim == 1:
+        return x
+    return reshape(x, (-1,))
+
+
+def flatten(x):
+    """The same as ``ravel`` (NumPy's ``ndarray.flatten`` copies; symgrad values are
+    never modified in place, so the two do not differ)."""
+    return ravel(x)
+
+
+# ---------------------------------------------------------------------------------------
+# concatenate and stack
+# ---------------------------------------------------------------------------------------
+
+def _strict_dim(a, b, what):
+    """Two dimensions that must be equal (no broadcasting): the more specific one."""
+    if isinstance(a, int) and isinstance(b, int):
+        if a != b:
+            raise ShapeError(f"{what}: sizes {a} and {b} differ")
+        return a
+    if isinstance(a, int) or (isinstance(a, str) and b is None):
+        return a
+    return b if b is not None else a
+
+
+def _join_infer(types, axis, what):
+    first = types[0]
+    for t in types[1:]:
+        if t.ndim != first.ndim:
+            raise ShapeError(f"all operands must have the same number of dimensions "
+                             f"({first.ndim} vs {t.ndim})")
+    shape = list(first.shape)
+    for k, t in enumerate(types[1:], 1):
+        for i, d in enumerate(t.shape):
+            if i != axis:
+                shape[i] = _strict_dim(shape[i], d, f"operand {k}, axis {i}")
+    return shape, np.result_type(*[t.dtype for t in types])
+
+
+def _concatenate_infer(types, axis):
+    shape, dtype = _join_infer(types, axis, "concatenate")
+    dims = [t.shape[axis] for t in types]
+    shape[axis] = sum(dims) if all(isinstance(d, int) for d in dims) else None
+    return TensorType(dtype, tuple(shape))
+
+
+def _concat_part_infer(types, axis, part, dims):
+    shape = list(types[0].shape)
+    shape[axis] = dims[part]
+    return TensorType(types[0].dtype, tuple(shape))
+
+
+def _concat_part_sizes(args, axis, dims):
+    """The text of each operand's size along ``axis``: an int, or a size input."""
+    it = iter(args)
+    return [str(d) if isinstance(d, int) else next(it).text for d in dims]
+
+
+def _concat_part_emit(args, axis, part, dims):
+    # g[..., start:stop] where start sums the preceding sizes (ints where static)
+    g = args[0]
+    sizes = _concat_part_sizes(args[1:], axis, dims)
+    static = sum(d for d in dims[:part] if isinstance(d, int))
+    start = ([str(static)] if static else []) + [
+        s for d, s in zip(dims[:part], sizes) if not isinstance(d, int)]
+    if part == len(dims) - 1:
+        stop = ""
+    elif all(isinstance(d, int) for d in dims[:part + 1]):
+        stop = str(static + dims[part])
+    else:
+        stop = " + ".join(start + [sizes[part]])
+    index = [":"] * axis + [f"{' + '.join(start)}:{stop}"]
+    return Expr(f"{g.atom}[{', '.join(index)}]")
+
+
+def _concat_part_vjp(g, out, gin, *sizes, axis, part, dims):
+    # the transpose of taking a part: put it back between zeros
+    it = iter(sizes)
+    size_vars = [d if isinstance(d, int) else next(it) for d in dims]
+    pieces = []
+    for j, d in enumerate(size_vars):
+        if j == part:
+            pieces.append(g)
+        else:
+            shape = list(g.shape)
+            shape[axis] = d
+            pieces.append(full(tuple(shape), 0, g.dtype))
+    return [concatenate(pieces, axis)] + [None] * len(sizes)
+
+
+CONCAT_PART = defop("concat_part", infer=_concat_part_infer, emit=_concat_part_emit,
+                    vjp=_concat_part_vjp, view=True, inline=True, short="part")
+
+
+def _concatenate_vjp(g, out, *xs, axis):
+    dims = tuple(x.type.shape[axis] for x in xs)
+    sizes = [shape_of(x, axis) for x, d in zip(xs, dims) if not isinstance(d, int)]
+    return [apply(CONCAT_PART, [g, *sizes], axis=axis, part=k, dims=dims)
+            for k in range(len(xs))]
+
+
+CONCATENATE = defop(
+    "concatenate", infer=_concatenate_infer,
+    emit=lambda a, axis: Expr(f"np.concatenate([{', '.join(x.text for x in a)}], "
+                              f"axis={axis})"),
+    vjp=_concatenate_vjp, inline=False, short="concat")
+
+
+def concatenate(arrays, axis=0):
+    """Join a sequence of arrays along an existing ``axis``, as ``np.concatenate``.
+
+    The cotangent of each operand is its slice of the result's cotangent.
+    """
+    if isinstance(arrays, Var) or not isinstance(arrays, (list, tuple)) or not arrays:
+        raise TypeError("concatenate: expected a non-empty list or tuple of arrays")
+    xs = _join_operands(arrays)
+    if axis is None:
+        xs, axis = [ravel(x) for x in xs], 0
+    if any(x.ndim == 0 for x in xs):
+        raise ValueError("concatenate: zero-dimensional arrays cannot be concatenated")
+    axis = normalize_axes(axis, xs[0].ndim, "concatenate")[0]
+    if len(xs) == 1:
+        return xs[0]
+    return apply(CONCATENATE, xs, axis=axis)
+
+
+def _join_operands(arrays):
+    like = next((a for a in arrays if isinstance(a, Var)), None)
+    return [as_var(a, like) for a in arrays]
+
+
+def _stack_infer(types, axis):
+    shape, dtype = _join_infer(types, -1, "stack")
+    shape.insert(axis, len(types))
+    return TensorType(dtype, tuple(shape))
+
+
+def _stack_vjp(g, out, *xs, axis):
+    from .indexing import getitem
+    lead = (slice(None),) * axis
+    return [getitem(g, lead + (k,)) for k in range(len(xs))]
+
+
+STACK = defop(
+    "stack", infer=_stack_infer,
+    emit=lambda a, axis: Expr(f"np.stack([{', '.join(x.text for x in a)}], axis={axis})"),
+    vjp=_stack_vjp, inline=False)
+
+
+def stack(arrays, axis=0):
+    """Join a sequence of same-shaped arrays along a new ``axis``, as ``np.stack``."""
+    if isinstance(arrays, Var) or not isinstance(arrays, (list, tuple)) or not arrays:
+        raise TypeError("stack: expected a non-empty list or tuple of arrays")
+    xs = _join_operands(arrays)
+    axis = normalize_axes(axis, xs[0].ndim + 1, "stack")[0]
+    return apply(STACK, xs, axis=axis)
+
+
+# ---------------------------------------------------------------------------------------
+# one_hot
+# ---------------------------------------------------------------------------------------
+
+def one_hot(labels, num_classes, dtype="float64"):
+    """Rows of ``num_classes`` entries with a 1 at each label:
+    ``(labels[..., None] == arange(num_classes)).astype(dtype)``.
+
+    ``labels`` is an integer array of any shape; ``num_classes`` an int or a symbolic
+    size. A label outside ``[0, num_classes)`` gives a row of zeros.
+    """
+    from .elementwise import equal
+    labels = as_var(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, got {labels!r}")
+    return astype(equal(expand_dims(labels, -1), arange(num_classes)), dtype)

@@ -1,0 +1,345 @@
+"""The op test table: one row per op (several for ops with distinct cases).
+
+Each ``Row`` says how to build the op from symgrad inputs, what NumPy computes for the
+same inputs, the inputs' shapes, dtypes and domains, and which checks apply. The tests in
+``test_ops_table.py`` run every row through the same checks (forward values with and
+without the optimizer, VJP, JVP and second order against finite differences, and the
+VJP of elementwise ops against SymPy's derivative of the op's SymPy form).
+
+Adding an op: add a row here. ``test_every_registered_op_has_a_row`` fails until the op
+is covered by a row (``ops=`` names the registered ops a row exercises, by default the
+row's name) or listed in ``EXCLUDED`` with a reason.
+
+Input domains (one per input, or one for all):
+
+* ``"real"``: floats with magnitude in [0.3, 1.5] and a random sign, away from the kinks
+  of ``relu``, ``abs``, ``sign`` ... at 0;
+* ``"normal"``: standard normal floats;
+* ``"positive"``: floats in [0.5, 2];
+* ``"unit"``: floats with magnitude in [0.1, 0.8] (inside the domain of ``tan``-like
+  functions);
+* ``("uniform", lo, hi)``: floats in [lo, hi];
+* ``("int", lo, hi)``: integers in [lo, hi) (never differentiated);
+* ``"bool"``: random booleans;
+* an array: that exact value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from typing import Callable
+
+import numpy as np
+
+import symgrad as sg
+from symgrad.ops.fused import index_add
+from symgrad.ops.indexing import index_grad
+from symgrad.ops.registry import apply
+from symgrad.ops.shape import CONCAT_PART, broadcast_like, reshape_like, size_of, sum_to
+
+# Registered ops without a row, each with the reason. Extend this when an op is tested
+# elsewhere on purpose (and say where).
+EXCLUDED = {
+    "input": "a leaf: the arguments of compiled functions",
+    "constant": "a leaf: a value baked into the graph",
+    "shared": "a leaf: a variable that owns an array",
+    "random_uniform": "random; tested in tests/test_random.py",
+    "random_normal": "random; tested in tests/test_random.py",
+    "random_bernoulli": "random; tested in tests/test_random.py",
+}
+
+
+@dataclasses.dataclass
+class Row:
+    name: str
+    build: Callable          # (*symgrad variables) -> Var
+    ref: Callable            # (*numpy arrays) -> numpy array
+    shapes: tuple = ()       # one data shape per input
+    domain: object = "real"  # one domain for all inputs, or a tuple with one per input
+    dtypes: tuple | None = None  # one dtype per input (float64 for all when None)
+    decl: tuple | None = None    # declared shapes for sg.tensor, when not the data shapes
+    ops: tuple | None = None  # registered ops this row exercises (default: (name,))
+    second_order: bool = True    # check the derivative of the VJP too
+    grad: bool = True        # run the gradient checks (False: forward values only)
+    rtol: float = 1e-12      # forward tolerance
+
+    def __post_init__(self):
+        if self.ops is None:
+            self.ops = (self.name.split("[")[0],)
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+    def input_dtypes(self) -> list:
+        return [np.dtype(d) for d in (self.dtypes or ("float64",) * len(self.shapes))]
+
+    def input_domains(self) -> list:
+        d = self.domain
+        if isinstance(d, tuple) and not (d and isinstance(d[0], str)
+                                         and d[0] in ("int", "uniform")):
+            assert len(d) == len(self.shapes), f"{self.name}: one domain per input"
+            return list(d)
+        return [d] * len(self.shapes)
+
+    def variables(self) -> list:
+        decl = self.decl or self.shapes
+        return [sg.tensor(f"x{k}", shape=s, dtype=d)
+                for k, (s, d) in enumerate(zip(decl, self.input_dtypes()))]
+
+    def arrays(self, seed: int = 0) -> list:
+        rng = np.random.default_rng(zlib.crc32(self.name.encode()) + seed)
+        return [sample(rng, dom, s, d)
+                for dom, s, d in zip(self.input_domains(), self.shapes, self.input_dtypes())]
+
+
+def sample(rng, domain, shape, dtype):
+    if isinstance(domain, np.ndarray):
+        return domain.astype(dtype)
+    if domain == "bool":
+        return rng.random(shape) < 0.5
+    if isinstance(domain, tuple) and domain[0] == "int":
+        return rng.integers(domain[1], domain[2], size=shape).astype(dtype)
+    if isinstance(domain, tuple) and domain[0] == "uniform":
+        return rng.uniform(domain[1], domain[2], size=shape).astype(dtype)
+    if domain == "normal":
+        return rng.normal(size=shape).astype(dtype)
+    if domain == "positive":
+        return rng.uniform(0.5, 2.0, size=shape).astype(dtype)
+    lo, hi = {"real": (0.3, 1.5), "unit": (0.1, 0.8)}[domain]
+    sign = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+    return (sign * rng.uniform(lo, hi, size=shape)).astype(dtype)
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    m = x.max(axis=axis, keepdims=True)
+    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _scatter_add(shape, index, values):
+    out = np.zeros(shape)
+    np.add.at(out, index, values)
+    return out
+
+
+S = (2, 3)  # the default shape: small, but not square
+REP = np.array([0, 2, 0, 1])  # an index with a repeat
+
+ROWS = [
+    # ---- elementwise, unary
+    Row("negative", lambda x: -x, np.negative, (S,)),
+    Row("exp", sg.exp, np.exp, (S,)),
+    Row("log", sg.log, np.log, (S,), "positive"),
+    Row("log1p", sg.log1p, np.log1p, (S,), "positive"),
+    Row("expm1", sg.expm1, np.expm1, (S,)),
+    Row("sqrt", sg.sqrt, np.sqrt, (S,), "positive"),
+    Row("square", sg.square, np.square, (S,)),
+    Row("abs", sg.abs, np.abs, (S,)),
+    Row("abs[builtin]", lambda x: abs(x), np.abs, (S,)),
+    Row("sign", sg.sign, np.sign, (S,)),
+    Row("sin", sg.sin, np.sin, (S,)),
+    Row("cos", sg.cos, np.cos, (S,)),
+    Row("tan", sg.tan, np.tan, (S,), "unit"),
+    Row("tanh", sg.tanh, np.tanh, (S,)),
+    Row("sigmoid", sg.sigmoid, _sigmoid, (S,)),
+    Row("relu", sg.relu, lambda x: np.maximum(x, 0), (S,)),
+    Row("softplus", sg.softplus, lambda x: np.logaddexp(0, x), (S,)),
+    Row("leaky_relu", lambda x: sg.leaky_relu(x, 0.1),
+        lambda x: np.where(x > 0, x, 0.1 * x), (S,)),
+    Row("stop_gradient", sg.stop_gradient, lambda x: x, (S,)),
+    Row("logical_not", sg.logical_not, np.logical_not, (S,), "bool", ("bool",)),
+    Row("astype", lambda x: x.astype("float64"), lambda x: x.astype("float64"), (S,),
+        ("int", -5, 5), ("int32",)),
+    Row("astype[f32]", lambda x: sg.astype(x, "float32"), lambda x: x.astype("float32"),
+        (S,), grad=False),
+    # ---- elementwise, binary (with broadcasting)
+    Row("add", lambda a, b: a + b, np.add, (S, (3,))),
+    Row("add[scalar]", lambda a: 2.5 + a, lambda a: 2.5 + a, (S,)),
+    Row("subtract", lambda a, b: a - b, np.subtract, ((2, 1), (3,))),
+    Row("subtract[rev]", lambda a: 1.0 - a, lambda a: 1.0 - a, (S,)),
+    Row("multiply", lambda a, b: a * b, np.multiply, (S, S)),
+    Row("multiply[bcast]", lambda a, b: a * b, np.multiply, ((2, 1, 3), (4, 1))),
+    Row("divide", lambda a, b: a / b, np.divide, (S, (1, 3)), "real"),
+    Row("divide[rev]", lambda a: 2.0 / a, lambda a: 2.0 / a, (S,)),
+    Row("floor_divide", lambda a, b: a // b, np.floor_divide, (S, S), "normal"),
+    Row("power", lambda a, b: a ** b, np.power, (S, S), ("positive", "normal")),
+    Row("power[int]", lambda a: a ** 3, lambda a: a ** 3, (S,)),
+    Row("power[rev]", lambda a: 2.0 ** a, lambda a: 2.0 ** a, (S,)),
+    Row("maximum", sg.maximum, np.maximum, (S, (3,)), "normal"),
+    Row("minimum", sg.minimum, np.minimum, (S, S), "normal"),
+    Row("less", lambda a, b: a < b, np.less, (S, S), "normal"),
+    Row("less_equal", lambda a, b: a <= b, np.less_equal, (S, S), ("int", 0, 3)),
+    Row("greater", lambda a, b: a > b, np.greater, (S, (3,)), "normal"),
+    Row("greater_equal", lambda a, b: a >= b, np.greater_equal, (S, S), ("int", 0, 3)),
+    Row("equal", sg.equal, np.equal, (S, S), ("int", 0, 2), ("int64", "int64")),
+    Row("not_equal", sg.not_equal, np.not_equal, (S, S), ("int", 0, 2), ("int32", "int64")),
+    Row("logical_and", lambda a, b: a & b, np.logical_and, (S, S), "bool", ("bool", "bool")),
+    Row("logical_or", lambda a, b: a | b, np.logical_or, (S, S), "bool", ("bool", "bool")),
+    Row("logical_xor", sg.logical_xor, np.logical_xor, (S, S), "bool", ("bool", "bool")),
+    Row("where", sg.where, np.where, (S, S, (3,)), ("bool", "normal", "normal"),
+        ("bool", "float64", "float64")),
+    Row("clip", sg.clip, np.clip, (S, (), ()),
+        ("normal", ("uniform", -0.7, -0.5), ("uniform", 0.5, 0.7))),
+    Row("clip[consts]", lambda x: sg.clip(x, -0.5, 0.6), lambda x: np.clip(x, -0.5, 0.6),
+        ((4, 3),), "normal"),
+    # ---- reductions
+    Row("sum", lambda x: x.sum(), np.sum, ((2, 3, 2),)),
+    Row("sum[axis]", lambda x: x.sum(axis=(0, 2), keepdims=True),
+        lambda x: x.sum(axis=(0, 2), keepdims=True), ((2, 3, 2),)),
+    Row("mean", lambda x: x.mean(axis=1), lambda x: x.mean(axis=1), ((2, 3, 2),)),
+    Row("mean[int]", lambda x: sg.mean(x), np.mean, (S,), ("int", 0, 9), ("int32",)),
+    Row("max", lambda x: x.max(axis=-1), lambda x: x.max(axis=-1), ((3, 4),), "normal"),
+    Row("max[ties]", lambda x: x.max(axis=0), lambda x: x.max(axis=0), ((3, 2),),
+        np.array([[1.0, 2.0], [1.0, 0.0], [0.5, 2.0]]), grad=False),
+    Row("min", lambda x: x.min(keepdims=True), lambda x: x.min(keepdims=True), (S,),
+        "normal"),
+    Row("prod", lambda x: x.prod(axis=1), lambda x: x.prod(axis=1), ((3, 4),)),
+    Row("prod[zero]", sg.prod, np.prod, ((3,),), np.array([0.7, 0.0, -1.3])),
+    Row("prod[all]", lambda x: sg.prod(x, keepdims=True), lambda x: x.prod(keepdims=True),
+        (S,)),
+    Row("var", sg.var, np.var, ((3, 4),), "normal", ops=()),
+    Row("var[axis]", lambda x: sg.var(x, axis=0, ddof=1), lambda x: x.var(axis=0, ddof=1),
+        ((3, 4),), "normal", ops=()),
+    Row("std", lambda x: x.std(axis=(0, 2), keepdims=True),
+        lambda x: x.std(axis=(0, 2), keepdims=True), ((2, 3, 2),), "normal", ops=()),
+    Row("argmax", lambda x: x.argmax(axis=1), lambda x: x.argmax(axis=1), ((3, 4),),
+        "normal"),
+    Row("argmax[flat]", sg.argmax, np.argmax, ((3, 4),), "normal"),
+    Row("argmin", lambda x: sg.argmin(x, 0, keepdims=True),
+        lambda x: np.argmin(x, 0, keepdims=True), ((3, 4),), "normal"),
+    Row("cumsum", lambda x: sg.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1), ((3, 4),)),
+    Row("cumsum[flat]", lambda x: x.cumsum(), np.cumsum, (S,)),
+    Row("logsumexp", lambda x: sg.logsumexp(x, axis=1), lambda x: _logsumexp(x, axis=1),
+        ((3, 4),), "normal", ops=("max", "stop_gradient", "exp", "sum", "log", "squeeze")),
+    Row("softmax", sg.softmax, _softmax, ((3, 4),), "normal", ops=()),
+    Row("log_softmax", lambda x: sg.log_softmax(x, axis=0),
+        lambda x: np.log(_softmax(x, axis=0)), ((3, 4),), "normal", ops=()),
+    # ---- linear algebra
+    Row("matmul", lambda a, b: a @ b, np.matmul, ((2, 3), (3, 4)), "normal"),
+    Row("matmul[vec]", lambda a, b: a @ b, np.matmul, ((3,), (3,)), "normal"),
+    Row("matmul[vm]", lambda a, b: a @ b, np.matmul, ((3,), (2, 3, 4)), "normal"),
+    Row("matmul[mv]", lambda a, b: a @ b, np.matmul, ((2, 2, 3), (3,)), "normal"),
+    Row("matmul[batch]", lambda a, b: a @ b, np.matmul, ((2, 1, 2, 3), (3, 3, 2)),
+        "normal"),
+    Row("dot", sg.dot, np.dot, ((2, 3), (3,)), "normal", ops=("matmul",)),
+    Row("dot[nd]", sg.dot, np.dot, ((2, 3), (2, 3, 2)), "normal", ops=("tensordot",)),
+    Row("dot[scalar]", sg.dot, np.dot, ((), (3,)), "normal", ops=("multiply",)),
+    Row("tensordot", lambda a, b: sg.tensordot(a, b, axes=1), lambda a, b: np.tensordot(
+        a, b, axes=1), ((2, 3), (3, 2)), "normal"),
+    Row("tensordot[axes]", lambda a, b: sg.tensordot(a, b, ([2, 0], [0, 2])),
+        lambda a, b: np.tensordot(a, b, ([2, 0], [0, 2])), ((2, 3, 4), (4, 3, 2)), "normal"),
+    Row("tensordot[0]", lambda a, b: sg.tensordot(a, b, 0),
+        lambda a, b: np.tensordot(a, b, 0), ((2,), (3,)), "normal"),
+    Row("outer", sg.outer, np.outer, ((2, 2), (3,)), "normal", ops=("reshape", "multiply")),
+    Row("einsum", lambda a, b: sg.einsum("ij,jk->ik", a, b),
+        lambda a, b: np.einsum("ij,jk->ik", a, b), ((2, 3), (3, 4)), "normal"),
+    Row("einsum[implicit]", lambda a, b: sg.einsum("ij,kj", a, b),
+        lambda a, b: np.einsum("ij,kj", a, b), ((2, 3), (4, 3)), "normal"),
+    Row("einsum[sumout]", lambda a, b: sg.einsum("ijk,jl->i", a, b),
+        lambda a, b: np.einsum("ijk,jl->i", a, b), ((2, 3, 2), (3, 2)), "normal"),
+    Row("einsum[diag]", lambda a: sg.einsum("ii->i", a), lambda a: np.einsum("ii->i", a),
+        ((3, 3),), "normal", ops=("einsum", "arange", "equal", "expand_dims", "astype")),
+    Row("einsum[trace3]", lambda a, b, c: sg.einsum("ii,i,j->j", a, b, c),
+        lambda a, b, c: np.einsum("ii,i,j->j", a, b, c), ((3, 3), (3,), (2,)), "normal"),
+    Row("einsum[ellipsis]", lambda a, b: sg.einsum("...ij,...jk->...ik", a, b),
+        lambda a, b: np.einsum("...ij,...jk->...ik", a, b), ((2, 2, 3), (3, 2)), "normal"),
+    Row("einsum[bcast1]", lambda a, b: sg.einsum("ij,jk->ik", a, b),
+        lambda a, b: np.einsum("ij,jk->ik", a, b), ((2, 1), (3, 2)), "normal"),
+    # ---- shape
+    Row("reshape", lambda x: x.reshape(3, 2), lambda x: x.reshape(3, 2), (S,)),
+    Row("reshape[sym]", lambda x: x.reshape((x.shape[0], -1)),
+        lambda x: x.reshape((x.shape[0], -1)), ((2, 3, 2),), decl=(("n", 3, 2),),
+        ops=("reshape", "shape_of")),
+    Row("reshape_like", reshape_like, lambda x, r: x.reshape(r.shape), ((6,), S)),
+    Row("ravel", sg.ravel, np.ravel, ((2, 3, 2),), ops=("reshape",)),
+    Row("flatten", lambda x: x.flatten(), lambda x: x.flatten(), (S,), ops=("reshape",)),
+    Row("transpose", lambda x: x.T, lambda x: x.T, ((2, 3, 4),)),
+    Row("transpose[axes]", lambda x: x.transpose(1, 2, 0), lambda x: x.transpose(1, 2, 0),
+        ((2, 3, 4),)),
+    Row("swapaxes", lambda x: sg.swapaxes(x, 0, -1), lambda x: np.swapaxes(x, 0, -1),
+        ((2, 3, 4),), ops=("transpose",)),
+    Row("expand_dims", lambda x: sg.expand_dims(x, (0, 2)),
+        lambda x: np.expand_dims(x, (0, 2)), (S,)),
+    Row("squeeze", sg.squeeze, np.squeeze, ((1, 3, 1),)),
+    Row("squeeze[axis]", lambda x: x.squeeze(0), lambda x: x.squeeze(0), ((1, 3, 1),)),
+    Row("broadcast_to", lambda x: sg.broadcast_to(x, (2, 4, 3)),
+        lambda x: np.broadcast_to(x, (2, 4, 3)), ((4, 1),)),
+    Row("broadcast_to[sym]", lambda x, y: sg.broadcast_to(x, (y.shape[0], 3)),
+        lambda x, y: np.broadcast_to(x, (y.shape[0], 3)), ((3,), (4,)),
+        decl=((3,), ("n",)), ops=("broadcast_to", "shape_of")),
+    Row("broadcast_like", broadcast_like, lambda x, r: np.broadcast_to(x, r.shape),
+        ((1, 3), (2, 3))),
+    Row("sum_to", lambda g: sum_to(g, sg.tensor("t", (3, 1))),
+        lambda g: g.sum(axis=(0, 2), keepdims=True)[0], ((2, 3, 4),), ops=("sum",)),
+    Row("zeros_like", sg.zeros_like, np.zeros_like, (S,), ops=("fill_like",)),
+    Row("ones_like", lambda x: sg.ones_like(x, "int32"), lambda x: np.ones_like(x, "int32"),
+        (S,), ops=("fill_like",)),
+    Row("full_like", lambda x: sg.full_like(x, 2.5) * x, lambda x: np.full_like(x, 2.5) * x,
+        (S,), ops=("fill_like",)),
+    Row("full", lambda x: sg.full(x.shape, 1.5) + x, lambda x: np.full(x.shape, 1.5) + x,
+        (S,), decl=(("n", 3),), ops=("full",)),
+    Row("zeros", lambda: sg.zeros((2, 3)), lambda: np.zeros((2, 3)), ops=("full",)),
+    Row("ones", lambda: sg.ones(4, "int64"), lambda: np.ones(4, "int64"), ops=("full",)),
+    Row("arange", lambda x: sg.arange(x.shape[0]), lambda x: np.arange(x.shape[0]),
+        ((4,),), decl=(("n",),), ops=("arange", "shape_of")),
+    Row("arange[static]", lambda: sg.arange(5, dtype="float64"),
+        lambda: np.arange(5, dtype="float64"), ops=("arange",)),
+    Row("shape_of", lambda x: x.shape[1] * 1, lambda x: np.int64(x.shape[1]), ((2, 5),),
+        decl=((2, None),), ops=("shape_of", "multiply")),
+    Row("size_of", lambda x: size_of(x), lambda x: np.int64(x.size), ((2, 5),),
+        decl=(("n", None),)),
+    Row("concatenate", lambda a, b: sg.concatenate([a, b, a], axis=1),
+        lambda a, b: np.concatenate([a, b, a], axis=1), (S, (2, 1)),
+        ops=("concatenate", "concat_part")),
+    Row("concatenate[sym]", lambda a, b: sg.concatenate([a, b, a]),
+        lambda a, b: np.concatenate([a, b, a]), ((2, 3), (1, 3)), decl=(("n", 3), (None, 3)),
+        ops=("concatenate", "concat_part")),
+    Row("concat_part", lambda g, a, b: apply(CONCAT_PART, [g, a.shape[0], b.shape[0]],
+                                             axis=0, part=1, dims=("n", None, 1)),
+        lambda g, a, b: g[a.shape[0]:a.shape[0] + b.shape[0]], ((6, 2), (2, 2), (3, 2)),
+        decl=((None, 2), ("n", 2), (None, 2)), ops=("concat_part", "shape_of")),
+    Row("stack", lambda a, b: sg.stack([a, b], axis=1), lambda a, b: np.stack([a, b], 1),
+        (S, S)),
+    Row("one_hot", lambda y: sg.one_hot(y, 4), lambda y: np.eye(4)[y], ((5,),),
+        ("int", 0, 4), ("int64",), ops=("equal", "expand_dims", "arange", "astype")),
+    Row("one_hot[sym]", lambda y, z: sg.one_hot(y, z.shape[1], dtype="float32"),
+        lambda y, z: np.eye(z.shape[1], dtype="float32")[y], ((2, 3), (1, 5)),
+        (("int", 0, 5), "normal"), ("int32", "float64"), decl=((2, 3), (1, None)),
+        ops=("equal", "arange")),
+    # ---- indexing
+    Row("getitem", lambda x: x[1], lambda x: x[1], ((3, 4),)),
+    Row("getitem[basic]", lambda x: x[-1, ::2, None, 1:],
+        lambda x: x[-1, ::2, None, 1:], ((2, 5, 3),)),
+    Row("getitem[neg_step]", lambda x: x[..., ::-2], lambda x: x[..., ::-2], ((2, 5),)),
+    Row("getitem[ellipsis]", lambda x: x[..., 0, None], lambda x: x[..., 0, None],
+        ((2, 3, 4),)),
+    Row("getitem[repeat]", lambda x: x[REP], lambda x: x[REP], ((3, 2),)),
+    Row("getitem[repeat2]", lambda x: x[:, REP[:, None]], lambda x: x[:, REP[:, None]],
+        ((2, 3),)),
+    Row("getitem[gather]", lambda x, y: x[sg.arange(x.shape[0]), y],
+        lambda x, y: x[np.arange(x.shape[0]), y], ((4, 3), (4,)), ("normal", ("int", 0, 3)),
+        ("float64", "int64"), decl=(("n", 3), ("n",)), ops=("getitem", "arange")),
+    Row("getitem[gather_rep]", lambda x, y: x[y, -1], lambda x, y: x[y, -1],
+        ((3, 2), (5,)), ("normal", ("int", -3, 3)), ("float64", "int32")),
+    Row("getitem[split_adv]", lambda x: x[REP[:2], :, REP[1:3]],
+        lambda x: x[REP[:2], :, REP[1:3]], ((3, 2, 3),)),
+    Row("index_grad", lambda g, x: index_grad(g, x, [sg.constant(REP)],
+                                              (("adv", 0), ("slice", None, None, None))),
+        lambda g, x: _scatter_add(x.shape, (REP, slice(None)), g), ((4, 2), (3, 2))),
+    Row("index_add", lambda x, g: index_add(x, g, [sg.constant(REP)], (("adv", 0),), False),
+        lambda x, g: x + _scatter_add(x.shape, REP, g), ((3, 2), (4, 2))),
+]
+
+ROWS_BY_NAME = {r.name: r for r in ROWS}
+assert len(ROWS_BY_NAME) == len(ROWS), "row names must be unique"
