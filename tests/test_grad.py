@@ -214,3 +214,13 @@ def test_deep_chain_builds_differentiates_and_compiles():
     f = sg.function([z], [c, g])
     value, slope = f(0.01)
     assert np.isfinite(value) and np.isfinite(slope)
+
+
+def test_a_rule_returning_a_wrongly_shaped_cotangent_is_caught():
+    from symgrad.ops.registry import apply, defop
+    bad = defop("bad_shape_rule_op", infer=lambda types: types[0], emit="({0} * 2)",
+                vjp=lambda g, out, x: [sg.ones_like(sg.constant(np.zeros(4)))],
+                elementwise=False, replace=True)
+    x = sg.vector("x", 3)
+    with pytest.raises(ValueError, match="bad_shape_rule_op.*\\[4\\].*\\[3\\]"):
+        sg.grad(apply(bad, [x]).sum(), x)

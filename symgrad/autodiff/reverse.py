@@ -33,7 +33,9 @@ def _fit(c: Var, target: Var, rule: str) -> Var:
     """Bring a rule's contribution to ``target``'s shape and dtype."""
     if c.type.shape != target.type.shape:
         c = sum_to(c, target)
-        if c.ndim != target.ndim:
+        if c.ndim != target.ndim or any(
+                isinstance(a, int) and isinstance(b, int) and a != b
+                for a, b in zip(c.type.shape, target.type.shape)):
             raise ValueError(f"VJP rule of {rule} returned a cotangent of shape "
                              f"{format_shape(c.type.shape)} for an input of shape "
                              f"{format_shape(target.type.shape)}")
