@@ -137,7 +137,9 @@ def forward_tangents(outputs: list[Var], wrt: list[Var], tangents: list[Var]) ->
         ins = [tan.get(i.id) for i in node.inputs]
         if all(t is None for t in ins):
             continue
-        if node.op.nondiff or node.op.random or not node.type.is_float:
+        if node.op.random or not node.type.is_float:
+            continue
+        if node.op.jvp is None and (node.op.nondiff or node.op.vjp is None):
             continue
         # integer inputs (indices, sizes) carry no tangent
         ins = [t if i.type.is_float else None for i, t in zip(node.inputs, ins)]

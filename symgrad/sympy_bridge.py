@@ -1,0 +1,326 @@
+"""Conversion between symgrad graphs and SymPy expressions (elementwise and scalar graphs).
+
+``to_sympy`` describes one element of an elementwise graph: every input or shared variable
+becomes a real SymPy ``Symbol`` named after it, each op contributes its ``OpDef.sympy``
+form, and broadcasting (explicit or implicit) disappears, since one element of a
+broadcast is the element itself. ``from_sympy`` goes the other way, building graph nodes
+with symgrad's NumPy-named functions. Both walks are iterative.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import sympy
+from sympy.functions.elementary.piecewise import ExprCondPair
+
+from . import ops
+from .ir.graph import toposort
+from .ir.node import Var
+from .ops.leaves import as_var
+from .ops.registry import describe
+
+__all__ = ["to_sympy", "from_sympy"]
+
+# ops that do not change any element (only shapes or the dtype), for elementwise graphs
+_TRANSPARENT = {"broadcast_to", "broadcast_like", "expand_dims", "squeeze", "stop_gradient",
+                "astype"}
+
+
+def _number(value):
+    """A NumPy scalar as a SymPy number (integral floats become Integers)."""
+    v = np.asarray(value).item()
+    if isinstance(v, bool):
+        return sympy.true if v else sympy.false
+    if isinstance(v, numbers.Integral):
+        return sympy.Integer(v)
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer() and abs(v) < 2 ** 53:
+        return sympy.Integer(int(v))
+    if isinstance(v, float) and math.isnan(v):
+        return sympy.nan
+    if isinstance(v, float) and math.isinf(v):
+        return sympy.oo if v > 0 else -sympy.oo
+    return sympy.Float(v)
+
+
+def _uniform_value(v: Var):
+    """The single value of a constant with equal elements (or a 0-d one), else None."""
+    val = v.value
+    if val.size == 0:
+        return None
+    flat = val.reshape(-1)
+    if val.size == 1 or np.all(flat == flat[0]):
+        return flat[0]
+    return None
+
+
+def to_sympy(expr, symbols=None):
+    """The SymPy expression of one element of an elementwise or scalar graph.
+
+    Parameters
+    ----------
+    expr : Var or list or tuple of Var
+        The expression(s). Every op on the way must have a SymPy form (``OpDef.sympy``)
+        or only move elements without changing them (broadcasts, ``expand_dims``,
+        ``squeeze``, casts, ``stop_gradient``). Constants must be scalars or have all
+        elements equal.
+    symbols : dict, optional
+        ``{variable: sympy.Symbol}`` to use instead of the default symbols. By default an
+        input or shared variable becomes ``sympy.Symbol(name, real=True)``.
+
+    Returns
+    -------
+    sympy.Expr or list of sympy.Expr
+
+    Raises
+    ------
+    ValueError
+        For an op with no SymPy form (a reduction, matmul...), naming it, or for a
+        non-uniform constant.
+
+    Examples
+    --------
+    >>> import symgrad as sg
+    >>> x = sg.scalar("x")
+    >>> sg.to_sympy(sg.tanh(x) * 2 + 1)
+    2*tanh(x) + 1
+    """
+    many = isinstance(expr, (list, tuple))
+    roots = [as_var(e) for e in (expr if many else [expr])]
+    symbols = dict(symbols or {})
+    done: dict[int, sympy.Basic] = {}
+    names: dict[str, Var] = {}
+    for n in toposort(roots):
+        if n.op.leaf:
+            if n in symbols:
+                done[n.id] = symbols[n]
+            elif n.op.name == "constant":
+                val = _uniform_value(n)
+                if val is None:
+                    raise ValueError(f"to_sympy: the constant {n!r} has different elements; "
+                                     "only scalar (or uniform) constants have a SymPy form")
+                done[n.id] = _number(val)
+            else:
+                name = n.name or f"v{n.id}"
+                if name in names and names[name] is not n:
+                    raise ValueError(f"to_sympy: two different variables are named {name!r}; "
+                                     "rename one or pass symbols={variable: Symbol}")
+                names[name] = n
+                done[n.id] = sympy.Symbol(name, real=True)
+            continue
+        args = [done[i.id] for i in n.inputs]
+        if n.op.name in _TRANSPARENT:
+            done[n.id] = args[0]
+        elif n.op.name in ("reshape", "reshape_like") and _one_element(n.inputs[0]):
+            done[n.id] = args[0]
+        elif n.op.sympy is not None:
+            done[n.id] = n.op.sympy(*args, **n.params)
+        else:
+            raise ValueError(f"to_sympy: op {n.op.name!r} ({describe(n)}) has no elementwise "
+                             "SymPy form; to_sympy handles elementwise and scalar graphs")
+    out = [done[r.id] for r in roots]
+    return type(expr)(out) if many else out[0]
+
+
+def _one_element(v: Var) -> bool:
+    return all(d == 1 for d in v.type.shape)
+
+
+# --- from SymPy -------------------------------------------------------------------------
+
+def _unary_table():
+    return {
+        sympy.exp: ops.exp, sympy.log: ops.log, sympy.sin: ops.sin, sympy.cos: ops.cos,
+        sympy.tan: ops.tan, sympy.tanh: ops.tanh, sympy.Abs: ops.abs, sympy.sign: ops.sign,
+        sympy.sinh: lambda x: (ops.exp(x) - ops.exp(-x)) * 0.5,
+        sympy.cosh: lambda x: (ops.exp(x) + ops.exp(-x)) * 0.5,
+        sympy.Not: ops.logical_not,
+    }
+
+
+def _relational(e, a, b):
+    if isinstance(e, sympy.StrictLessThan):
+        return ops.less(a, b)
+    if isinstance(e, sympy.LessThan):
+        return ops.less_equal(a, b)
+    if isinstance(e, sympy.StrictGreaterThan):
+        return ops.greater(a, b)
+    if isinstance(e, sympy.GreaterThan):
+        return ops.greater_equal(a, b)
+    if isinstance(e, sympy.Equality):
+        return ops.equal(a, b)
+    if isinstance(e, sympy.Unequality):
+        return ops.not_equal(a, b)
+    raise ValueError(f"from_sympy: unsupported relation {type(e).__name__}: {e}")
+
+
+def _num(e):
+    """A SymPy number as a Python number."""
+    if e is sympy.true or e is sympy.false:
+        return bool(e)
+    if e.is_Integer:
+        return int(e)
+    return float(e)
+
+
+def _fold(fn, items):
+    acc = items[0]
+    for it in items[1:]:
+        acc = fn(acc, it)
+    return acc
+
+
+def _power(base, ex):
+    """``base ** ex`` with the common exponents written as cheaper ops."""
+    if isinstance(ex, numbers.Number) and not isinstance(ex, Var):
+        if ex == 1:
+            return base
+        if ex == 2:
+            return ops.square(base)
+        if ex == 0.5:
+            return ops.sqrt(base)
+        if ex == -0.5:
+            return 1.0 / ops.sqrt(base)
+        if ex == -1:
+            return 1.0 / base
+        if ex == -2:
+            return 1.0 / ops.square(base)
+    return ops.power(base, ex)
+
+
+def _mul(e, sub):
+    """Mul: numerator factors times, denominator factors (negative powers) divided."""
+    num, den = [], []
+    coeff = 1
+    for a in e.args:
+        if a.is_Number:
+            coeff *= a
+        elif a.is_Pow and a.exp.is_Number and a.exp < 0:
+            den.append(_power(sub[a.base], _num(-a.exp)))
+        else:
+            num.append(sub[a])
+    if coeff == -1 and num:
+        num[0] = -_as_node(num[0])
+        coeff = 1
+    if coeff != 1:
+        num.insert(0, _num(coeff))
+    top = _fold(lambda p, q: p * q, num) if num else 1.0
+    if den:
+        return _as_node(top) / _fold(lambda p, q: p * q, den) if isinstance(top, Var) \
+            else top / _fold(lambda p, q: p * q, den)
+    return top
+
+
+def _as_node(v):
+    return v if isinstance(v, Var) else ops.constant(np.float64(v))
+
+
+def _piecewise(e, sub):
+    pieces = list(e.args)
+    if pieces[-1].cond is sympy.true:
+        acc = sub[pieces[-1].expr]
+        pieces = pieces[:-1]
+    else:
+        acc = float("nan")  # SymPy's value where no condition holds
+    for p in reversed(pieces):
+        acc = ops.where(sub[p.cond], sub[p.expr], acc)
+    return acc
+
+
+def from_sympy(expr, mapping):
+    """Build a symgrad graph from a SymPy expression.
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        Built from numbers, symbols, ``Add``, ``Mul``, ``Pow`` (``sqrt``), ``exp``,
+        ``log``, ``sin``, ``cos``, ``tan``, ``tanh``, ``sinh``, ``cosh``, ``Abs``,
+        ``sign``, ``Max``, ``Min``, ``Piecewise``, relations (``<``, ``<=``, ``Eq``...)
+        and ``And``/``Or``/``Not``/``Xor``.
+    mapping : dict
+        ``{sympy.Symbol or symbol name: variable}`` for every free symbol.
+
+    Returns
+    -------
+    Var
+        The expression as graph nodes (a constant when it has no free symbols).
+
+    Raises
+    ------
+    ValueError
+        For a SymPy function or node with no symgrad counterpart, or a free symbol the
+        mapping does not cover, naming it.
+
+    Examples
+    --------
+    >>> import numpy as np, sympy, symgrad as sg
+    >>> s = sympy.Symbol("s")
+    >>> x = sg.scalar("x")
+    >>> f = sg.function([x], sg.from_sympy(sympy.exp(2 * s) + 1, {s: x}))
+    >>> float(f(0.0))
+    2.0
+    """
+    expr = sympy.sympify(expr)
+    by_name = {}
+    for k, v in dict(mapping).items():
+        if not isinstance(v, Var):
+            raise TypeError(f"from_sympy: the mapping must map symbols to symgrad "
+                            f"variables; {k!r} maps to {type(v).__name__}")
+        by_name[k.name if isinstance(k, sympy.Symbol) else str(k)] = v
+    unary = _unary_table()
+    sub: dict = {}
+    stack = [(expr, False)]
+    while stack:
+        e, ready = stack.pop()
+        if e in sub:
+            continue
+        if not ready:
+            stack.append((e, True))
+            for a in e.args:
+                if a not in sub:
+                    stack.append((a, False))
+            continue
+        sub[e] = _convert(e, sub, by_name, unary)
+    out = sub[expr]
+    return _as_node(out) if not isinstance(out, Var) else out
+
+
+def _convert(e, sub, by_name, unary):
+    if isinstance(e, ExprCondPair):  # read by its Piecewise
+        return None
+    if e.is_Symbol:
+        if e.name not in by_name:
+            raise ValueError(f"from_sympy: the mapping has no variable for symbol {e.name!r}")
+        return by_name[e.name]
+    if e.is_Number or e in (sympy.true, sympy.false) or isinstance(e, sympy.NumberSymbol):
+        return _num(e)
+    if e.func in unary:
+        return unary[e.func](sub[e.args[0]])
+    if e.is_Add:
+        return _fold(lambda p, q: p + q, [sub[a] for a in e.args])
+    if e.is_Mul:
+        return _mul(e, sub)
+    if e.is_Pow:
+        base, ex = sub[e.base], sub[e.exp]
+        if e.base is sympy.E:
+            return ops.exp(ex)
+        if not isinstance(base, Var) and not isinstance(ex, Var):
+            return float(e)
+        if not isinstance(base, Var):
+            base = ops.constant(np.float64(base))
+        return _power(base, ex)
+    if isinstance(e, (sympy.Max, sympy.Min)):
+        fn = ops.maximum if isinstance(e, sympy.Max) else ops.minimum
+        return _fold(fn, [sub[a] for a in e.args])
+    if isinstance(e, sympy.Piecewise):
+        return _piecewise(e, sub)
+    if isinstance(e, sympy.core.relational.Relational):
+        return _relational(e, sub[e.lhs], sub[e.rhs])
+    if isinstance(e, (sympy.And, sympy.Or, sympy.Xor)):
+        fn = {sympy.And: ops.logical_and, sympy.Or: ops.logical_or,
+              sympy.Xor: ops.logical_xor}[e.func]
+        return _fold(fn, [sub[a] for a in e.args])
+    kind = getattr(e.func, "__name__", type(e).__name__)
+    raise ValueError(f"from_sympy: SymPy {kind} ({e}) has no symgrad counterpart")
