@@ -58,16 +58,12 @@ def _fit_tangent(t: Var, out: Var, rule: str) -> Var:
     return t
 
 
-# Inputs that an op reads only for their shape (never their data). A transposed VJP may
-# refer to the placeholder cotangent in such positions (``sum``'s rule broadcasts like its
-# input, for instance); those references are moved to a variable of the same shape. An op
-# defined elsewhere may declare its own through an ``OpDef`` attribute ``shape_only``.
-SHAPE_ONLY_INPUTS = {"broadcast_like": (1,), "reshape_like": (1,), "index_grad": (1,),
-                     "shape_of": (0,), "size_of": (0,), "fill_like": (0,)}
-
-
+# Inputs that an op reads only for their shape (never their data) are declared on its
+# OpDef (``shape_only``). A transposed VJP may refer to the placeholder cotangent in such
+# positions (``sum``'s rule broadcasts like its input, for instance); those references are
+# moved to a variable of the same shape.
 def _shape_only(op) -> tuple:
-    return tuple(getattr(op, "shape_only", ())) or SHAPE_ONLY_INPUTS.get(op.name, ())
+    return op.shape_only
 
 
 def _detach_placeholder(tangent: Var, u: Var, node: Var, known: list) -> Var:

@@ -174,7 +174,7 @@ def _index_grad_vjp(g, out, gv, ref, *adv, index, distinct, dtype):
 
 INDEX_GRAD = defop("index_grad", infer=_index_grad_infer, emit=_index_grad_emit,
                    vjp=_index_grad_vjp, inline=False, helpers=SCATTER_HELPERS,
-                   short="scatter")
+                   short="scatter", shape_only=(1,))
 
 
 def index_grad(g, x, adv, index):

@@ -19,7 +19,8 @@ An op is defined in one place, by one ``defop(...)`` call:
   ``view`` (the result may share memory with input 0), ``random`` (never merged by CSE,
   a constant for differentiation), ``inline`` (a single-use value may be written inside
   its consumer's expression), ``sympy`` (the elementwise SymPy form), ``helpers`` (extra
-  module-level functions the emission calls).
+  module-level functions the emission calls), ``shape_only`` (positions of inputs read
+  only for their shape, never their data: ``broadcast_like``'s reference, say).
 
 User-defined ops use the same ``defop`` (see docs/adding_an_op.md).
 """
@@ -74,7 +75,8 @@ class OpDef:
                  commutative: bool = False, view: bool = False, leaf: bool = False,
                  random: bool = False, inline: bool | None = None, sympy: Callable | None = None,
                  helpers: Sequence[str] = (), short: str | None = None, doc: str = "",
-                 infix: str | None = None, ufunc: str | None = None, cost: int = 1):
+                 infix: str | None = None, ufunc: str | None = None, cost: int = 1,
+                 shape_only: Sequence[int] = ()):
         self.name = name
         self.infer = infer
         self.emit = _template_emitter(emit) if isinstance(emit, str) else emit
@@ -94,6 +96,7 @@ class OpDef:
         self.infix = infix
         self.ufunc = ufunc
         self.cost = cost
+        self.shape_only = tuple(shape_only)
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"

@@ -48,7 +48,7 @@ def _shape_of_infer(types, axis):
 
 
 SHAPE_OF = defop("shape_of", infer=_shape_of_infer, emit=lambda a, axis: Expr(
-    f"{a[0].atom}.shape[{axis}]"), inline=True, short="n")
+    f"{a[0].atom}.shape[{axis}]"), inline=True, short="n", shape_only=(0,))
 
 
 def shape_of(x, axis: int):
@@ -71,7 +71,7 @@ def _size_emit(args, axes, dtype):
 
 
 SIZE_OF = defop("size_of", infer=lambda types, axes, dtype: TensorType(dtype, ()),
-                emit=_size_emit, inline=True, short="n")
+                emit=_size_emit, inline=True, short="n", shape_only=(0,))
 
 
 def size_of(x, axes=None, dtype="int64"):
@@ -200,7 +200,8 @@ def reshape(x, shape):
 RESHAPE_LIKE = defop(
     "reshape_like", infer=lambda types: TensorType(types[0].dtype, types[1].shape),
     emit=lambda a: Expr(f"{a[0].atom}.reshape({a[1].atom}.shape)"),
-    vjp=lambda g, out, x, ref: [reshape_like(g, x), None], view=True, inline=True)
+    vjp=lambda g, out, x, ref: [reshape_like(g, x), None], view=True, inline=True,
+    shape_only=(1,))
 
 
 def reshape_like(x, ref):
@@ -390,7 +391,7 @@ BROADCAST_LIKE = defop(
     "broadcast_like", infer=_broadcast_like_infer,
     emit=lambda a: Expr(f"np.broadcast_to({a[0].text}, {a[1].atom}.shape)"),
     vjp=lambda g, out, x, ref: [sum_to(g, x), None], view=True, inline=False,
-    short="bcast")
+    short="bcast", shape_only=(1,))
 
 
 def broadcast_like(x, ref):
@@ -438,7 +439,7 @@ def _fill_emit(args, value, dtype):
 
 
 FILL_LIKE = defop("fill_like", infer=_fill_infer, emit=_fill_emit, vjp=None, inline=False,
-                  short="fill")
+                  short="fill", shape_only=(0,))
 
 
 def full_like(x, value, dtype=None):
