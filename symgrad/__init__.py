@@ -7,8 +7,8 @@ source) and call the result.
 
 __version__ = "0.1.0"
 
-from . import nn, optim, random
-from .autodiff import grad, vjp
+from . import nn
+from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
 from .function import Function, MissingInputError, function
 from .ir.node import SharedVariable, Var
 from .ir.types import ShapeError, TensorType
@@ -22,10 +22,14 @@ from .ops import (abs, add, amax, amin, arange, astype, broadcast_to, clip, cons
                   squeeze, stop_gradient, subtract, sum, tan, tanh, tensor, transpose, vector,
                   where, zeros_like)
 from .ops.registry import REGISTRY, Expr, OpDef, defop
+from . import optim, random  # noqa: E402 - after the ops: `random` is not ops.random
 from .printing import debugprint, render, to_dot, to_networkx
+from .sympy_bridge import from_sympy, to_sympy
+from .testing import check_grad
 
 __all__ = [
-    "__version__", "nn", "grad", "vjp", "function", "Function", "MissingInputError",
+    "__version__", "nn", "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
+    "check_grad", "to_sympy", "from_sympy", "function", "Function", "MissingInputError",
     "Var", "SharedVariable", "TensorType", "ShapeError", "defop", "OpDef", "Expr", "REGISTRY",
     "debugprint", "to_dot", "to_networkx", "render",
     "tensor", "scalar", "vector", "matrix", "constant", "shared",
@@ -36,4 +40,7 @@ __all__ = [
     "multiply", "negative", "not_equal", "ones_like", "power", "relu", "reshape", "sigmoid",
     "sign", "sin", "softmax", "softplus", "sqrt", "square", "squeeze", "stop_gradient",
     "subtract", "sum", "tan", "tanh", "transpose", "where", "zeros_like",
+    "argmax", "argmin", "concatenate", "cumsum", "dot", "einsum", "flatten", "floor_divide",
+    "full", "one_hot", "ones", "outer", "prod", "ravel", "stack", "std", "tensordot", "var",
+    "zeros",
 ]

@@ -29,17 +29,32 @@ class MissingInputError(ValueError):
 
 
 class _Compiled:
-    """What compiling produced; shared between functions of the same structure."""
+    """What compiling produced; shared between functions of the same structure.
 
-    __slots__ = ("module", "fn", "reports", "graph_roots", "shared_positions")
+    ``pools`` maps an input-shape signature (the sizes of the named dimensions) to a list
+    of free workspaces: a call pops one (or makes one), and puts it back when it returns,
+    so concurrent calls never share scratch memory.
+    """
 
-    def __init__(self, module, fn, reports, graph_roots, shared_positions):
+    __slots__ = ("module", "fn", "reports", "graph_roots", "shared_positions", "make_ws",
+                 "ws_dims", "pools", "standalone")
+
+    def __init__(self, module, fn, reports, graph_roots, shared_positions, make_ws=None,
+                 standalone=None):
         self.module = module
         self.fn = fn
         self.reports = reports
         self.graph_roots = graph_roots
         # position, in the shared order of the unoptimized graph, of each shared parameter
         self.shared_positions = shared_positions
+        self.make_ws = make_ws
+        self.ws_dims = tuple(module.workspace_dims) if make_ws is not None else None
+        self.pools: dict[tuple, list] = {}
+        self.standalone = standalone   # () -> source of the module save() writes
+
+
+_MAX_SIGNATURES = 8      # workspaces are kept for this many input-shape signatures
+_INPLACE_LOCK = threading.Lock()   # calls that write shared arrays in place run one at a time
 
 
 class Stats(dict):
@@ -72,13 +87,13 @@ def _structure_key(roots: list[Var], inputs: list[Var]) -> tuple[tuple, list[Var
                 v = n.value
                 key = ("c", v.dtype.str, v.shape, v.tobytes())
             elif n.id in pos:
-                key = pos[n.id] + (str(n.type), n.name)
+                key = pos[n.id] + (n.type, n.name)
             else:
-                key = ("leaf", n.op.name, len(shared_order), str(n.type), n.name)
+                key = ("leaf", n.op.name, len(shared_order), n.type, n.name)
                 shared_order.append(n)
         else:
             key = (n.op.name, n.param_key, tuple(ids[i.id] for i in n.inputs), n.name,
-                   n.is_grad and n.tag.rule, str(n.type))
+                   n.is_grad and n.tag.rule, n.type)
         ids[n.id] = len(items)
         items.append(key)
     return (tuple(items), tuple(ids[r.id] for r in roots)), shared_order
@@ -157,7 +172,7 @@ class Function:
                         for t, _ in self.updates)
         self._pass_dumps: list[tuple[str, Graph]] = []
         key = (key_body, targets, str(self._tree), name, self.optimize, self.check_finite,
-               repr(passes))
+               repr(passes), tuple((str(v.type), v.name) for v in self.inputs))
         with _CACHE_LOCK:
             hit = None if dump_passes else _CACHE.get(key)
         self.cache_hit = hit is not None
@@ -169,6 +184,13 @@ class Function:
         # this function's own shared objects, in the compiled function's parameter order
         self._shared_params = [shared_order[k] for k in hit.shared_positions]
         self._update_targets = [t for t, _ in self.updates]
+        keys = self._compiled.module.update_keys
+        if self._compiled.module.inplace:   # only the shared values the graph does not read
+            unread = [t for t in self._update_targets
+                      if not any(t is s for s in self._shared_params)]
+            self._assign = list(zip(unread, keys))
+        else:
+            self._assign = list(zip(self._update_targets, keys))
         self._init_validation()
 
     # --- compile ----------------------------------------------------------------------
@@ -192,10 +214,23 @@ class Function:
         notes = []
         if reports:
             notes.append("passes: " + ", ".join(_summary(r) for r in reports))
+        targets = [t for t, _ in self.updates]
         module = generate(graph, self.inputs, shared, self._tree, len(self.outputs),
-                          [t for t, _ in self.updates], self.name, notes)
+                          targets, self.name, notes, plan=self.optimize,
+                          inplace=self.optimize and not self.check_finite)
         fn = load(module)
-        return _Compiled(module, fn, reports, graph.roots, [position[v.id] for v in shared])
+        make_ws = fn.__globals__[module.workspace] if module.workspace else None
+
+        def standalone(inputs=self.inputs, tree=self._tree, n_out=len(self.outputs),
+                       name=self.name):
+            # the saved module makes its workspace per call and returns every new shared
+            # value (the same arithmetic as the compiled function, no state between calls)
+            plain = generate(graph, inputs, shared, tree, n_out, targets, name, notes,
+                             plan=self.optimize, standalone=True)
+            return plain.standalone_source()
+
+        return _Compiled(module, fn, reports, graph.roots, [position[v.id] for v in shared],
+                         make_ws, standalone)
 
     # --- validation -------------------------------------------------------------------
     def _init_validation(self):
@@ -256,12 +291,33 @@ class Function:
                 if a.dtype.kind == "f" and not np.isfinite(a).all():
                     raise FloatingPointError(f"{self.name}(): input {label!r} has NaN or inf "
                                              "values (check_finite=True)")
-        shared_values = [s.value for s in self._shared_params]
-        outputs, new_shared = self._compiled.fn(*arrays, *shared_values)
+        shared_values = [s._value for s in self._shared_params]
+        c = self._compiled
+        if c.ws_dims is None:
+            outputs, new_shared = c.fn(*arrays, *shared_values)
+        else:
+            key = tuple([sizes[d][0] for d in c.ws_dims])
+            free = c.pools.get(key)
+            if free is None:
+                if len(c.pools) >= _MAX_SIGNATURES:
+                    c.pools.clear()
+                free = c.pools.setdefault(key, [])
+            try:
+                ws = free.pop()
+            except IndexError:
+                ws = c.make_ws(*key)
+            if c.module.inplace and self._update_targets:
+                with _INPLACE_LOCK:
+                    outputs, new_shared = c.fn(*arrays, *shared_values, ws)
+            else:
+                outputs, new_shared = c.fn(*arrays, *shared_values, ws)
+            free.append(ws)
         if self.check_finite:
             self._check_results(outputs, new_shared)
-        for target, key in zip(self._update_targets, self._compiled.module.update_keys):
-            target._value = new_shared[key]
+        if new_shared:
+            for target, key in self._assign:
+                if key in new_shared:
+                    target._value = new_shared[key]
         return outputs
 
     def _merge_kwargs(self, args, kwargs):
@@ -321,7 +377,7 @@ class Function:
         Its function takes the inputs, in order, then the shared values the graph reads, by
         name, and returns ``(outputs, new_shared)``.
         """
-        src = self._compiled.module.standalone_source()
+        src = self._compiled.standalone()
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(src)
         return str(path)

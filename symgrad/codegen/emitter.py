@@ -21,12 +21,14 @@ from ..ir.graph import Graph, clients
 from ..ir.node import Var
 from ..ir.types import broadcast_shapes, format_shape
 from ..ops.registry import PREC_UNARY, Expr
+from . import memory
 from .naming import NameAllocator, identifier, safe_text
 
 MAX_INLINE_DEPTH = 3
 MAX_INLINE_CHARS = 72
 COMMENT_COLUMN = 48
 LITERAL_ARRAY_SIZE = 16
+DEL_MIN_SIZE = 1 << 16        # temporaries of at least this many elements are `del`eted
 
 CHECK_HELPER = '''def _same_size(where, *sizes):
     """Sizes that must match (unknown or named dimensions) are compared at run time."""
@@ -46,6 +48,9 @@ class Module:
     update_keys: list[str]           # key in new_shared of each update, in update order
     constants: dict[str, np.ndarray] = field(default_factory=dict)
     constants_source: str = ""       # the same constants as source, for a standalone module
+    workspace: str | None = None     # name of the generated workspace function, if any
+    workspace_dims: list = field(default_factory=list)  # its parameters: named dimensions
+    inplace: bool = False            # updates are written into the shared arrays in place
 
     def standalone_source(self) -> str:
         marker = "# constants supplied by the runtime\n"
@@ -62,6 +67,10 @@ def _literal(value: np.ndarray) -> Expr:
         if np.isinf(v):
             return Expr("np.inf" if v > 0 else "-np.inf", PREC_UNARY if v < 0 else 20)
     text = repr(v)
+    if value.dtype == np.float32:   # the shortest text that reads back as this float32
+        short = str(value)
+        if float(np.float32(short)) == v and "e" not in short:
+            text = short
     return Expr(text, PREC_UNARY if text.startswith("-") else 20)
 
 
@@ -97,7 +106,7 @@ def needs_broadcast_check(node: Var) -> list[list[tuple[int, int]]]:
 
 
 class _Emitter:
-    def __init__(self, graph: Graph, inputs, fname, n_outputs):
+    def __init__(self, graph: Graph, inputs, fname, n_outputs, plan=False):
         self.graph = graph
         self.order = graph.nodes
         self.inputs = inputs
@@ -122,6 +131,25 @@ class _Emitter:
         users = clients(self.order)
         self.uses = {k: len(v) for k, v in users.items()}
         self.root_ids = {r.id for r in graph.roots}
+        # ---- memory planning (plan=True)
+        self.plan = plan
+        self.remaining = dict(self.uses)       # readers still to come, per node
+        for r in graph.roots:
+            self.remaining[r.id] = self.remaining.get(r.id, 0) + (1 << 30)  # never dies
+        self.reads_of: dict[int, list[int]] = {}     # pending node -> named nodes it reads
+        self.storage: dict[int, frozenset] = {}      # node -> buffers/params it may alias
+        self.holder: dict[object, int] = {}          # buffer -> the node computed into it
+        self.live: dict[object, set[int]] = {}       # buffer -> live nodes aliasing it
+        self.free: dict[tuple, list[int]] = {}       # (shape, dtype) -> free buffer indices
+        self.buffers: list[memory.Buffer] = []
+        self.ones: dict[tuple, str] = {}
+        self.bound_dims: set = set()
+        for v in inputs:
+            self.bound_dims.update(d for d in v.type.shape if isinstance(d, str))
+        self.deferred: list[Var] = []                # update values written in place
+        self.inplace_target: dict[int, str] = {}     # update value id -> target's name
+        self.name_count: dict[str, int] = {}
+        self.by_id = {n.id: n for n in self.order}
 
     # --- names ------------------------------------------------------------------------
     def node_name(self, n: Var) -> str:
@@ -189,6 +217,7 @@ class _Emitter:
     def write(self, n: Var, expr: Expr) -> str:
         name = self.node_name(n)
         self.name_of[n.id] = name
+        self.name_count[name] = self.name_count.get(name, 0) + 1
         code = f"    {name} = {expr.text}"
         pad = max(COMMENT_COLUMN - len(code), 2)
         self.lines.append(f"{code}{' ' * pad}# {self.comment(n)}")
@@ -224,49 +253,185 @@ class _Emitter:
                 if n.id in param_of:
                     self.name_of[n.id] = param_of[n.id]
                     self.alias_leaf[n.id] = True
+                    self.storage[n.id] = frozenset([("param", param_of[n.id])])
+                continue
+            if n.id in self.inplace_target:
+                self.deferred.append(n)      # written into its shared array at the end
                 continue
             self.set_section(section[n.id])
-            groups = needs_broadcast_check(n)
-            if groups:
-                for i in n.inputs:
-                    if i.id in self.pending:
-                        self.materialize(i.id, by_id[i.id])
-            args, depth = [], 0
+            self.node(n, by_id)
+
+    def node(self, n: Var, by_id, out_text: str | None = None) -> None:
+        """Emit ``n`` (or make it pending, to be written inside its consumer)."""
+        groups = needs_broadcast_check(n)
+        if groups:
             for i in n.inputs:
-                e, d = self.arg(i, n)
-                args.append(e)
-                depth = max(depth, d)
-            if groups:
-                what = repr(safe_text(f"{n.op.name} of {', '.join(map(str, n.inputs))}", 80))
-                for members in groups:
-                    sizes = ", ".join(f"{args[k].atom}.shape[{j}]" for k, j in members)
-                    self.lines.append(f"    _same_size({what}, {sizes})")
-                if CHECK_HELPER not in self.helpers:
-                    self.helpers.append(CHECK_HELPER)
-            for h in n.op.helpers:
-                if h not in self.helpers:
-                    self.helpers.append(h)
-            expr = n.op.emit(args, **n.params)
-            if n.op.name in ("size_of", "shape_of") or (
-                    n.op.elementwise and n.ndim == 0 and all(
-                        i.id in self.weak or (i.op.name == "constant" and i.ndim == 0)
-                        for i in n.inputs)):
-                self.weak.add(n.id)
-            self.alias_leaf[n.id] = n.op.view and self.alias_leaf.get(n.inputs[0].id, False) \
-                if n.inputs else False
-            # an identity (stop_gradient) is an alias, not a line
-            if n.inputs and expr.text == args[0].text and n.inputs[0].id in self.name_of \
-                    and n.id not in self.root_ids:
-                self.name_of[n.id] = self.name_of[n.inputs[0].id]
-                self.alias_leaf[n.id] = self.alias_leaf.get(n.inputs[0].id, False)
+                if i.id in self.pending:
+                    self.materialize(i.id, by_id[i.id])
+        args, depth, reads = [], 0, []
+        for i in n.inputs:
+            if i.id in self.pending:
+                reads.extend(self.reads_of.pop(i.id, ()))
+            elif i.id in self.name_of:
+                reads.append(i.id)
+            e, d = self.arg(i, n)
+            args.append(e)
+            depth = max(depth, d)
+        if groups:
+            what = repr(safe_text(f"{n.op.name} of {', '.join(map(str, n.inputs))}", 80))
+            for members in groups:
+                sizes = ", ".join(f"{args[k].atom}.shape[{j}]" for k, j in members)
+                self.lines.append(f"    _same_size({what}, {sizes})")
+            if CHECK_HELPER not in self.helpers:
+                self.helpers.append(CHECK_HELPER)
+        for h in n.op.helpers:
+            if h not in self.helpers:
+                self.helpers.append(h)
+        expr = n.op.emit(args, **n.params)
+        if n.op.name in ("size_of", "shape_of") or (
+                n.op.elementwise and n.ndim == 0 and all(
+                    i.id in self.weak or (i.op.name == "constant" and i.ndim == 0)
+                    for i in n.inputs)):
+            self.weak.add(n.id)
+        self.alias_leaf[n.id] = n.op.view and self.alias_leaf.get(n.inputs[0].id, False) \
+            if n.inputs else False
+        # an identity (stop_gradient) is an alias, not a line
+        if n.inputs and expr.text == args[0].text and n.inputs[0].id in self.name_of \
+                and n.id not in self.root_ids and out_text is None:
+            self.name_of[n.id] = self.name_of[n.inputs[0].id]
+            self.alias_leaf[n.id] = self.alias_leaf.get(n.inputs[0].id, False)
+            self.name_count[self.name_of[n.id]] = self.name_count.get(self.name_of[n.id], 0) + 1
+            self.hold(n, self.storage.get(n.inputs[0].id, frozenset()))
+            self.release(reads)
+            return
+        poolable = self.plan and self.poolable(n)
+        inline = (n.op.inline and self.uses.get(n.id, 0) == 1 and n.id not in self.root_ids
+                  and n.name is None and depth < MAX_INLINE_DEPTH
+                  and len(expr.text) <= MAX_INLINE_CHARS and not poolable and out_text is None)
+        if inline:
+            self.pending[n.id] = (expr, depth + 1)
+            self.reads_of[n.id] = reads
+            return
+        if out_text is not None:           # an update written into its shared array
+            text = memory.out_call(n, args, expr, out_text)
+            self.line(n, Expr(text))
+            self.release(reads)
+            return
+        if not poolable:
+            self.write(n, expr)
+            st = frozenset() if memory.fresh_result(n) else self.union(reads)
+            self.hold(n, st)            # before the release: a view keeps its base alive
+            self.release(reads, n)
+            return
+        # ---- a buffer: a dead one of the same shape and dtype, or a new one
+        key = (n.type.shape, n.dtype)
+        buf, in_place = None, False
+        if memory.kind(n) in ("ufunc", "index_add"):
+            direct = n.inputs[:1] if memory.kind(n) == "index_add" else n.inputs
+            for i in direct:
+                st = self.storage.get(i.id, frozenset())
+                if (len(st) == 1 and self.remaining.get(i.id, 0) == reads.count(i.id)
+                        and i.type.shape == n.type.shape and i.dtype == n.dtype):
+                    (b,) = st
+                    if isinstance(b, int) and self.holder.get(b) == i.id \
+                            and self.live.get(b) == {i.id}:
+                        buf, in_place = b, True
+                        break
+        if buf is None and self.free.get(key):
+            buf = self.free[key].pop()
+        if buf is None:
+            buf = len(self.buffers)
+            self.buffers.append(memory.Buffer(self.names.fresh("_buf", numbered=True),
+                                              n.type.shape, n.dtype))
+        target = self.name_of[self.holder[buf]] if in_place else self.buffers[buf].name
+        text = memory.out_call(n, args, expr, target, self.ones_name(n))
+        if text is None:                   # the emission cannot take out=: give it back
+            if not in_place:
+                self.free.setdefault(key, []).append(buf)
+            self.write(n, expr)
+            st = frozenset() if memory.fresh_result(n) else self.union(reads)
+            self.hold(n, st)            # before the release: a view keeps its base alive
+            self.release(reads, n)
+            return
+        self.write(n, Expr(text))
+        self.release(reads, n, keep=buf)
+        self.holder[buf] = n.id
+        self.hold(n, frozenset([buf]))
+
+    def line(self, n: Var, expr: Expr) -> None:
+        code = f"    {expr.text}"
+        pad = max(COMMENT_COLUMN - len(code), 2)
+        self.lines.append(f"{code}{' ' * pad}# {self.comment(n)}")
+
+    # --- memory planning --------------------------------------------------------------
+    def poolable(self, n: Var) -> bool:
+        if n.id in self.root_ids or n.ndim == 0 or not memory.can_write(n):
+            return False
+        return all(isinstance(d, int) or (isinstance(d, str) and d in self.bound_dims)
+                   for d in n.type.shape)
+
+    def ones_name(self, n: Var) -> str | None:
+        if memory.kind(n) != "rowsum":
+            return None
+        x = n.inputs[0]
+        rows = x.type.shape[0]
+        if not (isinstance(rows, int) or (isinstance(rows, str) and rows in self.bound_dims)):
+            return None
+        key = ((rows,), x.dtype)
+        if key not in self.ones:
+            name = self.names.fresh("_ones", numbered=True)
+            self.ones[key] = name
+            self.buffers.append(memory.Buffer(name, key[0], x.dtype, "ones"))
+        return self.ones[key]
+
+    def union(self, reads) -> frozenset:
+        st: set = set()
+        for r in reads:
+            st |= self.storage.get(r, frozenset())
+        return frozenset(st)
+
+    def hold(self, n: Var, st: frozenset) -> None:
+        self.storage[n.id] = st
+        if self.remaining.get(n.id, 0) <= 0:
+            return
+        for b in st:
+            self.live.setdefault(b, set()).add(n.id)
+
+    def release(self, reads, n: Var | None = None, keep=None) -> None:
+        """The statement for ``n`` has read ``reads``: free what died (except ``keep``,
+        which the statement itself took over) and delete dead large temporaries."""
+        dead_names = []
+        for r in reads:
+            self.remaining[r] = self.remaining.get(r, 0) - 1
+            if self.remaining[r] != 0:
                 continue
-            inline = (n.op.inline and self.uses.get(n.id, 0) == 1 and n.id not in self.root_ids
-                      and n.name is None and depth < MAX_INLINE_DEPTH
-                      and len(expr.text) <= MAX_INLINE_CHARS)
-            if inline:
-                self.pending[n.id] = (expr, depth + 1)
-            else:
-                self.write(n, expr)
+            st = self.storage.get(r, frozenset())
+            for b in st:
+                live = self.live.get(b)
+                if live is None:
+                    continue
+                live.discard(r)
+                if not live and isinstance(b, int) and b != keep \
+                        and self.buffers[b].fill is None:
+                    self.free.setdefault((self.buffers[b].shape, self.buffers[b].dtype),
+                                         []).append(b)
+            if self.plan and not st and r in self.name_of and not self.alias_leaf.get(r):
+                name = self.name_of[r]
+                self.name_count[name] -= 1
+                node = self.by_id.get(r)
+                if self.name_count[name] == 0 and node is not None and self.large(node):
+                    dead_names.append(name)
+        if dead_names:
+            self.lines.append(f"    del {', '.join(dead_names)}")
+
+    @staticmethod
+    def large(n: Var) -> bool:
+        size = 1
+        for d in n.type.shape:
+            if not isinstance(d, int):
+                return True
+            size *= d
+        return size >= DEL_MIN_SIZE
 
 
 def _output_text(tree, texts: list[str]) -> str:
@@ -281,11 +446,21 @@ def _output_text(tree, texts: list[str]) -> str:
 
 def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
              n_outputs: int, update_targets: list[Var], fname: str,
-             notes: list[str] | None = None) -> Module:
-    """Emit the module for ``graph`` (roots: the outputs, then the update values)."""
+             notes: list[str] | None = None, plan: bool = False,
+             inplace: bool = False, standalone: bool = False) -> Module:
+    """Emit the module for ``graph`` (roots: the outputs, then the update values).
+
+    With ``plan``, values are computed into workspace buffers through ``out=`` (the
+    function then takes the workspace as its last parameter, and the module defines
+    ``_workspace``) and dead temporaries are deleted. With ``inplace`` as well, the
+    updates are written into the shared arrays once everything else is computed, and
+    ``new_shared`` holds only the updates of shared variables the graph does not read.
+    With ``standalone``, a planned function makes its own workspace on every call (the
+    same arithmetic as the runtime version, for a module that runs on its own).
+    """
     from .. import __version__
     fname = identifier(fname, "f")
-    em = _Emitter(graph, inputs, fname, n_outputs)
+    em = _Emitter(graph, inputs, fname, n_outputs, plan=plan)
     param_of: dict[int, str] = {}
     params: list[str] = []
     for v in list(inputs) + list(shared):
@@ -302,6 +477,9 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     for target, r in zip(update_targets, upd_roots):
         if r.name is None and not r.op.leaf and r.id not in {o.id for o in out_roots}:
             r.name = f"{param_of.get(target.id, identifier(target.name, 'shared'))}_new"
+    inplace = inplace and plan
+    if inplace:
+        _choose_inplace(em, out_roots, upd_roots, update_targets, param_of)
     em.run(param_of)
 
     def value_text(r: Var, copy: bool) -> str:
@@ -320,21 +498,46 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
         return text
 
     upd_ids = {r.id for r in upd_roots}
-    out_texts = [value_text(r, r.id in upd_ids) for r in out_roots]
-    seen: set[int] = set()
     upd_texts, update_keys = [], []
-    for target, r in zip(update_targets, upd_roots):
-        upd_texts.append(value_text(r, r.id in seen))
-        seen.add(r.id)
-        key = param_of.get(target.id) or em.names.fresh(identifier(target.name, "shared"))
-        update_keys.append(key)
+    if not inplace:
+        out_texts = [value_text(r, r.id in upd_ids) for r in out_roots]
+        seen: set[int] = set()
+        for target, r in zip(update_targets, upd_roots):
+            upd_texts.append(value_text(r, r.id in seen))
+            seen.add(r.id)
+            key = param_of.get(target.id) or em.names.fresh(identifier(target.name, "shared"))
+            update_keys.append(key)
+    else:
+        out_texts = _inplace_tail(em, out_roots, upd_roots, update_targets, param_of,
+                                  value_text, upd_texts, update_keys)
 
     doc_in = "  ".join(safe_text(f"{p}: {v.type}", 40) for p, v in zip(params,
                                                                      list(inputs) + list(shared)))
-    body = [f"def {fname}({', '.join(params)}):",
+    ws_param = [em.names.fresh("_ws")] if em.buffers and not standalone else []
+    ws_name = em.names.fresh("_workspace") if em.buffers else None
+    body = [f"def {fname}({', '.join(params + ws_param)}):",
             f'    """{safe_text(fname)}({doc_in}).',
-            "",
-            "    Returns (outputs, new_shared)." + '"""']
+            ""]
+    if ws_param:
+        body.append(f"    ``{ws_param[0]}``: scratch arrays made by ``_workspace``, reused from "
+                    "call to call.")
+    if inplace and update_targets:
+        body.append("    Updates are written into the shared arrays in place; returns (outputs, "
+                    "new_shared)" + '."""')
+    else:
+        body.append("    Returns (outputs, new_shared)." + '"""')
+    if em.buffers:
+        names = [b.name for b in em.buffers]
+        if ws_param:
+            source_of_ws = ws_param[0]
+        else:
+            source_of_ws = f"{ws_name}({', '.join(_dim_texts(em.buffers, inputs, params))})"
+        text = f"{', '.join(names)}{',' if len(names) == 1 else ''} = {source_of_ws}"
+        while len(text) > 92:
+            cut = text.rindex(", ", 0, 92)
+            body.append(f"    {text[:cut + 1]} \\")
+            text = text[cut + 2:]
+        body.append(f"    {text}")
     body += em.lines
     body.append("")
     new_shared = "{" + ", ".join(f"{k!r}: {t}" for k, t in zip(update_keys, upd_texts)) + "}"
@@ -357,6 +560,136 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
         blocks += "\n" + "\n".join(small) + "\n"
     if big:
         blocks += "# constants supplied by the runtime\n"
+    ws_dims = []
+    if em.buffers:
+        ws_src, ws_dims = _workspace_source(ws_name, em.buffers, fname)
+        blocks = blocks.rstrip("\n") + "\n\n\n" + ws_src
     source = blocks.rstrip("\n") + "\n\n\n" + "\n".join(body) + "\n"
     const_src = "".join(_array_literal(k, v) + "\n" for k, v in big.items())
-    return Module(fname, source, params, list(shared), update_keys, big, const_src)
+    return Module(fname, source, params, list(shared), update_keys, big, const_src,
+                  ws_name, ws_dims, inplace)
+
+
+def _dim_texts(buffers, inputs, params) -> list[str]:
+    """For a standalone module: each named dimension read from the shape of an input."""
+    dims: list = []
+    for b in buffers:
+        for d in b.shape:
+            if isinstance(d, str) and d not in dims:
+                dims.append(d)
+    texts = []
+    for d in dims:
+        for v, p in zip(inputs, params):
+            if d in v.type.shape:
+                texts.append(f"{p}.shape[{v.type.shape.index(d)}]")
+                break
+    return texts
+
+
+def _workspace_source(name: str, buffers, fname: str) -> tuple[str, list]:
+    """The function that makes the workspace, from the sizes of the named dimensions."""
+    alloc = NameAllocator(reserved={name, fname})
+    dims: dict[str, str] = {}
+    for b in buffers:
+        for d in b.shape:
+            if isinstance(d, str) and d not in dims:
+                dims[d] = alloc.fresh(identifier(d, "n"))
+    lines = [f"def {name}({', '.join(dims.values())}):",
+             f'    """Scratch arrays for {safe_text(fname)}, made once per input shape and '
+             'reused."""',
+             "    return ["]
+    for b in buffers:
+        dims_text = [str(d) if isinstance(d, int) else dims[d] for d in b.shape]
+        shape = "(" + ", ".join(dims_text) + ("," if len(dims_text) == 1 else "") + ")"
+        fn = "np.ones" if b.fill == "ones" else "np.empty"
+        dt = "bool_" if b.dtype == np.bool_ else b.dtype.name
+        lines.append(f"        {fn}({shape}, np.{dt}),  # {b.name}")
+    lines.append("    ]")
+    return "\n".join(lines) + "\n", list(dims)
+
+
+def _choose_inplace(em, out_roots, upd_roots, targets, param_of) -> None:
+    """Pick the update values that can be computed straight into their shared array."""
+    out_ids = {r.id for r in out_roots}
+    count: dict[int, int] = {}
+    for r in upd_roots:
+        count[r.id] = count.get(r.id, 0) + 1
+    target_ids = {t.id for t in targets if t.id in param_of}
+    for t, r in zip(targets, upd_roots):
+        if (t.id not in param_of or r.op.leaf or r.id in out_ids or count[r.id] > 1
+                or em.uses.get(r.id, 0) or r.type.shape != t.type.shape or r.dtype != t.dtype
+                or memory.kind(r) != "ufunc"):
+            continue
+        dummy = [Expr(f"a{k}") for k in range(len(r.inputs))]
+        if memory.out_call(r, dummy, r.op.emit(dummy, **r.params), "o") is None:
+            continue
+        if _reads_targets(em, r, t, target_ids):
+            continue
+        em.inplace_target[r.id] = param_of[t.id]
+
+
+def _reads_targets(em, r: Var, own: Var, target_ids: set) -> bool:
+    """Whether writing ``r`` into ``own`` could read a shared array that the write phase
+    changes (another target, or ``own`` through anything but the plain array)."""
+    stack = [(i, True) for i in r.inputs]
+    seen = set()
+    while stack:
+        m, direct = stack.pop()
+        if (m.id, direct) in seen:
+            continue
+        seen.add((m.id, direct))
+        if m.id in target_ids:
+            if m.id != own.id or not direct:
+                return True
+            continue
+        if m.op.leaf:
+            continue
+        statement = (em.uses.get(m.id, 0) > 1 or not m.op.inline or m.name is not None
+                     or m.id in em.root_ids or em.poolable(m))
+        if statement and memory.fresh_result(m):
+            continue
+        stack.extend((i, False) for i in m.inputs)
+    return False
+
+
+def _inplace_tail(em, out_roots, upd_roots, targets, param_of, value_text, upd_texts,
+                  update_keys) -> list[str]:
+    """Outputs first (copied where they alias a buffer or a shared array), then the
+    in-place write phase. Returns the texts of the outputs."""
+    out_texts = []
+    target_names = {param_of[t.id] for t in targets if t.id in param_of}
+    for r in out_roots:
+        st = em.storage.get(r.id, frozenset())
+        if r.op.leaf or st:
+            text = value_text(r, True)
+            if any(("param", nm) in st for nm in target_names) or r.op.leaf:
+                name = em.names.fresh(f"{em.name_of.get(r.id, 'out')}_copy")
+                em.lines.append(f"    {name} = {text}")
+                text = name
+            out_texts.append(text)
+        else:
+            out_texts.append(value_text(r, False))
+    writes = []
+    for t, r in zip(targets, upd_roots):
+        if t.id not in param_of:
+            continue
+        if r.id in em.inplace_target:
+            continue
+        st = em.storage.get(r.id, frozenset())
+        text = value_text(r, False)
+        if r.op.leaf or any(("param", nm) in st for nm in target_names):
+            name = em.names.fresh(f"{param_of[t.id]}_new")
+            em.lines.append(f"    {name} = np.array({text})")
+            text = name
+        writes.append(f"    np.copyto({param_of[t.id]}, {text})")
+    if em.deferred or writes:
+        em.section = None
+        em.set_section("updates, written into the shared arrays")
+        for n in em.deferred:
+            em.node(n, em.by_id, out_text=em.inplace_target[n.id])
+        em.lines.extend(writes)
+    for t, r in zip(targets, upd_roots):
+        if t.id not in param_of:          # a shared variable the graph does not read
+            upd_texts.append(value_text(r, True))
+            update_keys.append(em.names.fresh(identifier(t.name, "shared")))
+    return out_texts

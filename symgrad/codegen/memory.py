@@ -1,0 +1,121 @@
+"""Memory planning helpers for the emitter: which statements can write into a given
+array (``out=``), and the bookkeeping of scratch buffers.
+
+The emitter walks its schedule once. For every statement it knows which values the
+statement reads; a value whose last reader has run is dead, and the buffer it held goes
+back to a free list keyed by (shape, dtype). A later statement of the same shape and dtype
+writes into it through ``out=``; an elementwise statement may even write into the buffer
+of an input that dies at that very statement (in place). Buffers live in a *workspace*:
+a list of arrays made once per input-shape signature by the generated ``_workspace``
+function and handed back to the generated function on every call.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir.node import Var
+from ..ops.registry import Expr
+
+_CALL = re.compile(r"np\.([A-Za-z_][A-Za-z0-9_]*)\((.*)\)\Z", re.S)
+_REDUCE_UFUNC = {"sum": "add", "max": "maximum", "min": "minimum", "prod": "multiply"}
+# a 2-D sum over the rows is a matrix-vector product with a vector of ones (BLAS gemv)
+BLAS_ROW_SUM = True
+
+
+@dataclass
+class Buffer:
+    """One workspace array."""
+
+    name: str
+    shape: tuple           # ints and named dimensions
+    dtype: np.dtype
+    fill: str | None = None   # "ones": a read-only constant, never handed out as scratch
+
+
+def _ufunc(name: str | None):
+    if not name:
+        return None
+    f = getattr(np, name, None)
+    return f if isinstance(f, np.ufunc) else None
+
+
+def _single_call(text: str):
+    """(function name, argument text) when ``text`` is exactly one ``np.f(...)`` call."""
+    m = _CALL.match(text)
+    if not m:
+        return None
+    depth = 0
+    body = m.group(2)
+    for ch in body:   # the outer parentheses must enclose everything
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                return None
+    return (m.group(1), body) if depth == 0 else None
+
+
+def kind(n: Var) -> str | None:
+    """How ``n`` can write into a given array: "ufunc", "matmul", "reduce", "rowsum",
+    "index_add", or None (it cannot)."""
+    op = n.op
+    if op.name == "matmul":
+        if n.inputs[0].ndim >= 1 and n.inputs[1].ndim >= 1:
+            return "matmul"
+        return None
+    if op.name in _REDUCE_UFUNC:
+        x = n.inputs[0]
+        if n.params.get("axis") is None or x.dtype != n.dtype or x.dtype.kind not in "fc":
+            return None
+        if (BLAS_ROW_SUM and op.name == "sum" and x.ndim == 2 and tuple(n.params["axis"]) == (0,)
+                and not n.params.get("keepdims")):
+            return "rowsum"
+        return "reduce"
+    if op.name == "index_add":
+        return "index_add"
+    if op.elementwise:
+        return "ufunc"
+    return None
+
+
+def out_call(n: Var, args: list[Expr], expr: Expr, out: str, ones: str | None = None):
+    """The text of ``n`` computed into ``out``, or None when it cannot be."""
+    k = kind(n)
+    if k == "matmul":
+        return f"np.matmul({args[0].text}, {args[1].text}, out={out})"
+    if k == "rowsum" and ones is not None:
+        return f"np.matmul({ones}, {args[0].text}, out={out})"
+    if k in ("reduce", "rowsum"):
+        axis = tuple(n.params["axis"])
+        ax = str(axis[0]) if len(axis) == 1 else str(axis)
+        keep = ", keepdims=True" if n.params.get("keepdims") else ""
+        return f"np.{_REDUCE_UFUNC[n.op.name]}.reduce({args[0].text}, axis={ax}{keep}, out={out})"
+    if k == "index_add":
+        from ..ops.fused import index_add_emit
+        return index_add_emit(args, out=out, **n.params).text
+    if k == "ufunc":
+        f = _ufunc(n.op.ufunc)
+        if f is not None and f.nin == len(args) and f.nout == 1:
+            return f"np.{f.__name__}({', '.join(a.text for a in args)}, out={out})"
+        call = _single_call(expr.text)
+        if call is not None and _ufunc(call[0]) is not None and _ufunc(call[0]).nout == 1:
+            return f"np.{call[0]}({call[1]}, out={out})"
+    return None
+
+
+def can_write(n: Var) -> bool:
+    """Whether ``n`` may get an ``out=`` buffer at all (the text may still refuse)."""
+    return kind(n) is not None
+
+
+def fresh_result(n: Var) -> bool:
+    """Whether the plain emission of ``n`` returns a new array (never one of its inputs or a
+    view of one); anything else is treated as possibly aliasing its inputs."""
+    if n.op.name in ("sum", "mean", "max", "min", "prod", "argmax", "argmin"):
+        return True
+    return kind(n) in ("ufunc", "matmul", "reduce", "rowsum") and n.op.name != "stop_gradient"

@@ -1,0 +1,234 @@
+"""Fusion rewrites: fewer, cheaper NumPy calls in the generated code.
+
+Three rewrites, all exact (they never change a computed value beyond floating-point
+rounding of a reassociated product):
+
+``fold_scale``
+    Backpropagation is linear in the seed cotangent. When every gradient built from a
+    seed leaves the gradient computation only through a product with the same scalar
+    ``s`` (the learning rate of ``W - lr * d_W``), the seed is multiplied by ``s`` once
+    and those products disappear: one multiply instead of one per parameter, and the
+    scale reaches the output delta, where the hand-written NumPy puts it too.
+``index_add``
+    ``x + index_grad(g, ...)`` (an array of zeros with ``g`` scattered into it, plus a
+    dense array) becomes ``index_add(x, g, ...)``: ``x`` with ``g`` added at the indexed
+    positions. This turns the cross-entropy gradient ``softmax(z) - one_hot(y)`` into
+    ``p[rows, y] -= 1`` instead of an array of zeros, a scatter and an add.
+``relu_mask``
+    ``x > 0`` next to ``relu(x)`` becomes ``relu(x) > 0`` (equal, NaN included), so the
+    pre-activation ``x`` dies at the ReLU and its buffer can be reused in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import Graph, clients, clone, rebuild, toposort
+from ..ir.node import Var
+from ..ops.fused import index_add
+from ..ops.registry import apply, get_op
+
+# ops whose value is linear in each of the listed inputs, with the others held fixed
+_LINEAR_ALL = {"add", "subtract"}                   # every input, together
+_LINEAR_FIRST = {"negative", "transpose", "reshape", "reshape_like", "expand_dims", "squeeze",
+                 "broadcast_to", "broadcast_like", "sum", "mean", "getitem", "index_grad",
+                 "stop_gradient", "divide"}
+_LINEAR_ONE = {"multiply", "matmul", "tensordot", "einsum"}   # exactly one varying input
+_SHAPE_ONLY = {"size_of", "shape_of"}
+
+
+def _degrees(order: list[Var], source: Var) -> dict[int, int]:
+    """0: independent of ``source``; 1: linear (degree-1 homogeneous) in it; 2: other."""
+    deg: dict[int, int] = {}
+    for n in order:
+        if n is source:
+            deg[n.id] = 1
+            continue
+        ds = [deg.get(i.id, 0) for i in n.inputs]
+        if not ds or max(ds) == 0 or n.op.name in _SHAPE_ONLY:
+            deg[n.id] = 0
+            continue
+        if max(ds) == 2 or n.dtype.kind not in "fc":
+            deg[n.id] = 2
+            continue
+        name = n.op.name
+        if name in _LINEAR_ALL or name == "index_add" or name == "astype":
+            ok = all(d == 1 for d in ds)
+        elif name in _LINEAR_FIRST:
+            ok = ds[0] == 1 and all(d == 0 for d in ds[1:])
+        elif name in _LINEAR_ONE:
+            ok = ds.count(1) == 1
+        elif name == "where":
+            ok = ds[0] == 0 and all(d == 1 or _is_zero(i) for d, i in zip(ds[1:], n.inputs[1:]))
+        else:
+            ok = False
+        deg[n.id] = 1 if ok else 2
+    return deg
+
+
+def _is_zero(v: Var) -> bool:
+    return v.op.name == "constant" and v.value.size > 0 and not np.any(v.value)
+
+
+def _scalar_key(v: Var):
+    if v.op.name == "constant":
+        return ("c", v.dtype.str, v.value.tobytes())
+    return ("n", v.id)
+
+
+def _fold_one_seed(order: list[Var], roots: list[Var], seed: Var):
+    """The replacements that fold a common scalar factor into ``seed``, or None."""
+    deg = _degrees(order, seed)
+    users = clients(order)
+    root_ids = {r.id for r in roots}
+    # candidate exits: s * g with g linear in the seed and s a scalar independent of it
+    exits: dict[tuple, list[tuple[Var, Var]]] = {}
+    scalar_of: dict[tuple, Var] = {}
+    for n in order:
+        if n.op.name != "multiply" or deg.get(n.id) != 1 or len(n.inputs) != 2:
+            continue
+        a, b = n.inputs
+        lin, s = (a, b) if deg[a.id] == 1 else (b, a)
+        if s.ndim != 0 or deg[s.id] != 0 or lin.type != n.type:
+            continue
+        key = _scalar_key(s)
+        exits.setdefault(key, []).append((n, lin))
+        scalar_of.setdefault(key, s)
+    for key, pairs in exits.items():
+        exit_ids = {e.id for e, _ in pairs}
+        # the region: what the seed reaches without passing through an exit
+        region, stack = set(), [seed]
+        ok = True
+        while stack and ok:
+            n = stack.pop()
+            if n.id in region:
+                continue
+            region.add(n.id)
+            if n.id in root_ids:
+                ok = False
+            for u in users.get(n.id, ()):
+                if u.id in exit_ids:
+                    continue
+                if deg.get(u.id) != 1:
+                    ok = False
+                    break
+                stack.append(u)
+        if not ok or not any(lin.id in region for _, lin in pairs):
+            continue
+        s = scalar_of[key]
+        if any(lin.id not in region for _, lin in pairs):
+            continue
+        if s.dtype != seed.dtype or seed.ndim != 0:
+            scaled = apply(get_op("multiply"), [seed, s])
+            if scaled.type != seed.type:
+                continue
+        elif seed.op.name == "constant" and np.all(seed.value == 1):
+            scaled = s
+        else:
+            scaled = apply(get_op("multiply"), [seed, s])
+        replace = {seed.id: scaled}
+        return replace, {e.id: lin for e, lin in pairs}
+    return None
+
+
+def fold_scale(graph: Graph) -> tuple[Graph, int]:
+    order = graph.nodes
+    seeds = [n for n in order if n.tag is not None and getattr(n.tag, "rule", None) == "seed"
+             and n.dtype.kind == "f"]
+    folded = 0
+    roots = graph.roots
+    for seed in seeds:
+        order = toposort(roots)
+        if not any(n is seed for n in order):
+            continue
+        found = _fold_one_seed(order, roots, seed)
+        if found is None:
+            continue
+        replace, drop = found
+        # the exits become their (rebuilt) linear input; the seed becomes seed * s, whose
+        # own inputs are the old seed and s: they must not be remapped
+        new = _rebuild_chain(order, {**replace, **drop}, remap_new=False)
+        roots = [new.get(r.id, r) for r in roots]
+        folded += len(drop)
+    return Graph(roots), folded
+
+
+def fuse_index_add(graph: Graph) -> tuple[Graph, int]:
+    order = graph.nodes
+    users = clients(order)
+    replace: dict[int, Var] = {}
+    count = 0
+    for n in order:
+        if n.op.name not in ("add", "subtract") or len(n.inputs) != 2:
+            continue
+        a, b = n.inputs
+        cands = [(a, b, False), (b, a, False)] if n.op.name == "add" else [(b, a, True)]
+        for scat, dense, negate in cands:
+            if (scat.op.name == "index_grad" and len(users.get(scat.id, ())) == 1
+                    and dense.type == n.type and scat.type == n.type
+                    and scat.inputs[0].dtype == n.dtype):
+                g = scat.inputs[0]
+                if negate:
+                    g = apply(get_op("negative"), [g])
+                fused = index_add(dense, g, list(scat.inputs[2:]), scat.params["index"],
+                                  scat.params["distinct"])
+                fused.tag = n.tag
+                replace[n.id] = fused
+                count += 1
+                break
+    if not count:
+        return graph, 0
+    new = _rebuild_chain(order, replace)
+    return Graph([new.get(r.id, r) for r in graph.roots]), count
+
+
+def _rebuild_chain(order, replace, remap_new=True):
+    """``rebuild`` where a replacement may be a node of ``order`` (then its rebuilt version
+    is used) or a new node whose inputs are nodes of ``order`` (remapped when
+    ``remap_new``)."""
+    new: dict[int, Var] = {}
+    for n in order:
+        r = replace.get(n.id)
+        if r is not None and r.id in new:
+            new[n.id] = new[r.id]
+            continue
+        if r is not None and not remap_new:
+            new[n.id] = r
+            continue
+        src = n if r is None else r
+        ins = tuple(new.get(i.id, i) for i in src.inputs)
+        changed = any(x is not y for x, y in zip(ins, src.inputs))
+        new[n.id] = clone(src, ins) if changed else src
+    return new
+
+
+def relu_mask(graph: Graph) -> tuple[Graph, int]:
+    order = graph.nodes
+    relu_of = {n.inputs[0].id: n for n in order if n.op.name == "relu"}
+    replace: dict[int, Var] = {}
+    for n in order:
+        if n.op.name != "greater" or len(n.inputs) != 2:
+            continue
+        x, zero = n.inputs
+        r = relu_of.get(x.id)
+        if r is None or not _is_zero(zero) or zero.ndim != 0:
+            continue
+        c = apply(n.op, [r, zero])
+        c.tag = n.tag
+        replace[n.id] = c
+    if not replace:
+        return graph, 0
+    new = rebuild(order, replace)
+    return Graph([new.get(r.id, r) for r in graph.roots]), len(replace)
+
+
+def fuse(graph: Graph) -> tuple[Graph, dict]:
+    """Run the fusion rewrites; returns the graph and ``{"rewrites": {name: count}}``."""
+    graph, scaled = fold_scale(graph)
+    graph, idx = fuse_index_add(graph)
+    graph, masks = relu_mask(graph)
+    graph = Graph(graph.roots)
+    return graph, {"rewrites": {"fold_scale": scaled, "index_add": idx, "relu_mask": masks}}
+
+
+__all__ = ["fuse", "fold_scale", "fuse_index_add", "relu_mask"]
