@@ -213,7 +213,8 @@ class Function:
         shared = [n for n in order if isinstance(n, SharedVariable)]
         notes = []
         if reports:
-            notes.append("passes: " + ", ".join(_summary(r) for r in reports))
+            done = [t for t in map(_summary, reports) if t]
+            notes.append("passes: " + (", ".join(done) if done else "nothing to change"))
         targets = [t for t, _ in self.updates]
         module = generate(graph, self.inputs, shared, self._tree, len(self.outputs),
                           targets, self.name, notes, plan=self.optimize,
@@ -392,14 +393,16 @@ def _op_counts(roots):
     return op_counts(toposort(roots))
 
 
-def _summary(report) -> str:
-    for key in ("merged", "removed", "folded", "rewrites"):
-        if key in report:
-            val = report[key]
-            if isinstance(val, dict):
-                val = sum(val.values())
-            return f"{report['name']} ({key} {val})"
-    return report["name"]
+def _summary(report) -> str | None:
+    """'cse (merged 3)' for a pass that changed something, else None."""
+    parts = []
+    for key in ("merged", "folded", "rewrites", "removed"):
+        val = report.get(key)
+        if isinstance(val, dict):
+            val = sum(val.values())
+        if val:
+            parts.append(f"{key} {val}")
+    return f"{report['name']} ({', '.join(parts)})" if parts else None
 
 
 def function(inputs, outputs=None, *, updates=None, name="f", optimize=True,
