@@ -4,7 +4,8 @@ A stream owns a seed and a call counter, a shared int64 scalar named ``<name>_ca
 Every random node drawn from the stream reads the counter, and every compiled function
 that reads it also increments it after each successful call (the counter's
 ``default_update``, which ``sg.function`` adds to the updates by itself). Each node draws
-from a NumPy Generator seeded by ``(seed, index of the node in the stream, counter)``, so
+from ``np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k, counter)))``, where
+``k`` is the index of the node in its stream, so
 
 * successive calls of a compiled function draw different numbers (dropout masks differ
   from one training step to the next);

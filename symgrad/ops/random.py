@@ -2,9 +2,13 @@
 
 A random node reads its stream's call counter (a shared int64 scalar that every compiled
 function reading it increments after each successful call) and draws from a fresh NumPy
-``Generator`` seeded by ``(stream seed, index of the node in its stream, counter)``:
+``Generator`` seeded by the stream's seed, with the index of the node in its stream and the
+counter as the ``spawn_key`` (NumPy's own way of deriving independent streams; a plain
+tuple such as ``(seed, 0, 0)`` would collide with ``seed``, as SeedSequence pads short
+entropy with zeros)::
 
-    mask = (np.random.default_rng((1234, 0, int(rng_calls))).random((n1, 64)) < 0.8)
+    mask = (np.random.default_rng(np.random.SeedSequence(1234, spawn_key=(0, int(
+        rng_calls)))).random((n1, 64)) < 0.8)
 
 so that successive calls draw new numbers, two nodes of a stream never share a draw, and
 the same seed gives the same run, with nothing but NumPy (a standalone module written by
@@ -73,7 +77,8 @@ def _make_emit(opname: str):
         state, var_args, size_args = _split(n_vars, args)
         values = [var_args[p[1]].at(PREC_BITOR) if isinstance(p, tuple) else repr(p)
                   for p in params]
-        gen = f"np.random.default_rng(({seed}, {draw}, int({state.text})))"
+        gen = (f"np.random.default_rng(np.random.SeedSequence({seed}, spawn_key=({draw}, "
+               f"int({state.text}))))")
         shape = _template_text(size, size_args)
         if opname == "random_bernoulli":
             text = f"({gen}.random({shape}) < {values[0]})"
