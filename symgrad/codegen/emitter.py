@@ -71,8 +71,8 @@ def _literal(value: np.ndarray) -> Expr:
             return Expr("np.inf" if v > 0 else "-np.inf", PREC_UNARY if v < 0 else 20)
     text = repr(v)
     if value.dtype == np.float32:   # the shortest text that reads back as this float32
-        short = str(value)
-        if float(np.float32(short)) == v and "e" not in short:
+        short = str(np.float32(v))
+        if np.float32(float(short)) == np.float32(v):
             text = short
     return Expr(text, PREC_UNARY if text.startswith("-") else 20)
 

@@ -17,3 +17,18 @@ from .shape import (arange, astype, broadcast_like, broadcast_to, concatenate, e
                     transpose, zeros, zeros_like)
 
 amax, amin = max, min
+
+# What ``from symgrad.ops import *`` (and so ``symgrad``) exports: the ops by their NumPy
+# names, never this package's submodules.
+__all__ = [
+    "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "astype", "broadcast_to",
+    "clip", "concatenate", "constant", "cos", "cumsum", "divide", "dot", "einsum", "equal",
+    "exp", "expand_dims", "expm1", "flatten", "floor_divide", "full", "full_like", "greater",
+    "greater_equal", "leaky_relu", "less", "less_equal", "log", "log1p", "log_softmax",
+    "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "matmul", "matrix",
+    "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot",
+    "ones", "ones_like", "outer", "power", "prod", "ravel", "relu", "reshape", "scalar",
+    "shared", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square", "squeeze",
+    "stack", "std", "stop_gradient", "subtract", "sum", "swapaxes", "tan", "tanh", "tensor",
+    "tensordot", "transpose", "var", "vector", "where", "zeros", "zeros_like",
+]
