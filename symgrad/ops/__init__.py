@@ -21,7 +21,8 @@ amax, amin = max, min
 # What ``from symgrad.ops import *`` (and so ``symgrad``) exports: the ops by their NumPy
 # names, never this package's submodules.
 __all__ = [
-    "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "astype", "broadcast_to",
+    "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "astype", "broadcast_like",
+    "broadcast_to", "reshape_like",
     "clip", "concatenate", "constant", "cos", "cumsum", "divide", "dot", "einsum", "equal",
     "exp", "expand_dims", "expm1", "flatten", "floor_divide", "full", "full_like", "greater",
     "greater_equal", "leaky_relu", "less", "less_equal", "log", "log1p", "log_softmax",
