@@ -99,7 +99,7 @@ def backprop(outputs: list[Var], cotangents: list[Var], wrt: list[Var]) -> list[
 
 def _name_cotangent(total: Var, node: Var) -> None:
     """Name a freshly built cotangent after its forward node (``d_h`` for ``h``)."""
-    if node.name and total.name is None and total.is_grad and total.tag.node is not node:
+    if node.name and total.name is None and total.is_grad:
         total.name = f"d_{node.name}"
 
 

@@ -172,7 +172,7 @@ def fuse_index_add(graph: Graph) -> tuple[Graph, int]:
                     g = apply(get_op("negative"), [g])
                 fused = index_add(dense, g, list(scat.inputs[2:]), scat.params["index"],
                                   scat.params["distinct"])
-                fused.tag = n.tag
+                fused.tag, fused.name = n.tag, n.name
                 replace[n.id] = fused
                 count += 1
                 break
@@ -214,7 +214,7 @@ def relu_mask(graph: Graph) -> tuple[Graph, int]:
         if r is None or not _is_zero(zero) or zero.ndim != 0:
             continue
         c = apply(n.op, [r, zero])
-        c.tag = n.tag
+        c.tag, c.name = n.tag, n.name
         replace[n.id] = c
     if not replace:
         return graph, 0
