@@ -15,6 +15,7 @@ exactly those places.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Iterable, Union
 
@@ -90,7 +91,7 @@ class TensorType:
         return TensorType(self.dtype, tuple(shape))
 
     def __str__(self) -> str:
-        return f"{_SHORT.get(self.dtype.name, self.dtype.name)}{format_shape(self.shape)}"
+        return f"{short_dtype(self.dtype)}{format_shape(self.shape)}"
 
 
 def format_dim(d: Dim) -> str:
@@ -101,6 +102,7 @@ def format_shape(shape: Iterable[Dim]) -> str:
     return "[" + ", ".join(format_dim(d) for d in shape) + "]"
 
 
+@functools.lru_cache(maxsize=None)
 def short_dtype(dtype) -> str:
     dt = np.dtype(dtype)
     return _SHORT.get(dt.name, dt.name)

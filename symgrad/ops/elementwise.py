@@ -22,7 +22,7 @@ from .registry import (PREC_ADD, PREC_CMP, PREC_MUL, PREC_POW, PREC_UNARY, Expr,
 
 
 @functools.lru_cache(maxsize=None)
-def ufunc_dtype(ufunc: str, *dtypes: str) -> np.dtype:
+def ufunc_dtype(ufunc: str, *dtypes: np.dtype) -> np.dtype:
     """The dtype NumPy's ufunc gives for these input dtypes (0-d arrays: no value-based
     casting, so this is exactly NumPy 2's type promotion for arrays)."""
     shape = (1, 1) if ufunc == "matmul" else ()
@@ -44,7 +44,7 @@ def _ufunc_infer(ufunc):
     def infer(types, **_):
         shape = broadcast_infer(types)
         try:
-            dt = ufunc_dtype(ufunc, *[t.dtype.name for t in types])
+            dt = ufunc_dtype(ufunc, *[t.dtype for t in types])
         except TypeError as exc:
             raise TypeError(f"not defined for dtypes {', '.join(t.dtype.name for t in types)} "
                             f"({exc})") from None

@@ -34,7 +34,7 @@ def _matmul_infer(types, **_):
         raise ShapeError(f"batch dimensions of {format_shape(a.shape)} and "
                          f"{format_shape(b.shape)} do not broadcast ({exc})") from None
     shape = batch + ((ash[-2],) if a.ndim > 1 else ()) + ((bsh[-1],) if b.ndim > 1 else ())
-    return TensorType(ufunc_dtype("matmul", a.dtype.name, b.dtype.name), shape)
+    return TensorType(ufunc_dtype("matmul", a.dtype, b.dtype), shape)
 
 
 def _mT(x):

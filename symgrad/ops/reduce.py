@@ -58,7 +58,7 @@ def _reduction(name, vjp, dtype_rule=None, doc="", **kw):
         for a in axes_of(axis, t.ndim):
             if not 0 <= a < t.ndim:
                 raise ValueError(f"axis {a} is out of range for {t.ndim} dimensions")
-        dt = dtype_rule(t.dtype) if dtype_rule else _reduce_dtype(name, t.dtype.name)
+        dt = dtype_rule(t.dtype) if dtype_rule else _reduce_dtype(name, t.dtype)
         return TensorType(dt, _reduced_shape(t.shape, axis, keepdims))
 
     def emit(args, axis, keepdims):
@@ -202,7 +202,7 @@ def std(x, axis=None, ddof=0, keepdims=False):
 
 def _cumsum_infer(types, axis):
     t = types[0]
-    dt = _reduce_dtype("cumsum", t.dtype.name)
+    dt = _reduce_dtype("cumsum", t.dtype)
     if axis is not None:
         return TensorType(dt, t.shape)
     n = int(np.prod(t.shape)) if t.is_static else None
