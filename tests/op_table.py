@@ -173,6 +173,13 @@ ROWS = [
     Row("divide", lambda a, b: a / b, np.divide, (S, (1, 3)), "real"),
     Row("divide[rev]", lambda a: 2.0 / a, lambda a: 2.0 / a, (S,)),
     Row("floor_divide", lambda a, b: a // b, np.floor_divide, (S, S), "normal"),
+    # a / b stays inside (1.5, 1.95): away from the jumps of floor(a / b)
+    Row("remainder", lambda a, b: a % b, np.remainder, (S, S),
+        (("uniform", 2.5, 2.9), ("uniform", 1.48, 1.6))),
+    Row("remainder[mod]", sg.mod, np.mod, (S, S), (("uniform", 2.5, 2.9), ("uniform", 1.48, 1.6)),
+        ops=("remainder",)),
+    Row("floor", sg.floor, np.floor, (S,), "normal"),
+    Row("ceil", sg.ceil, np.ceil, (S,), "normal"),
     Row("power", lambda a, b: a ** b, np.power, (S, S), ("positive", "normal")),
     Row("power[int]", lambda a: a ** 3, lambda a: a ** 3, (S,)),
     Row("power[rev]", lambda a: 2.0 ** a, lambda a: 2.0 ** a, (S,)),

@@ -203,7 +203,10 @@ def test_vjp_matches_sympy(row):
     got = sg.function(fresh, grads)(*full_vals)
     for x, g in zip(float_vars, got):
         s = syms[fresh.index(x)]
-        d = sympy.lambdify(syms, sympy.diff(expr, s), "numpy")
+        dexpr = sympy.diff(expr, s)
+        if dexpr.has(sympy.Derivative):
+            continue  # SymPy leaves it unevaluated (the slope of a jump function: Mod in b)
+        d = sympy.lambdify(syms, dexpr, "numpy")
         want = np.broadcast_to(np.asarray(d(*full_vals), dtype=float), shape)
         np.testing.assert_allclose(g, want, rtol=1e-10, atol=1e-12,
                                    err_msg=f"d{op.name}/d{x.name} vs SymPy")

@@ -212,11 +212,18 @@ class _Emitter:
         return safe_text("  ".join(parts), 70)
 
     def set_section(self, title: str) -> None:
-        if self.section != title:
+        """Start a section; its header is written with the section's first line, so an
+        empty section (all of its values inlined elsewhere) prints nothing."""
+        self.wanted_section = title
+
+    def add_line(self, text: str) -> None:
+        title = getattr(self, "wanted_section", None)
+        if title is not None and title != self.section:
             if self.lines:
                 self.lines.append("")
             self.lines.append(f"    # ---- {title}")
             self.section = title
+        self.lines.append(text)
 
     def write(self, n: Var, expr: Expr) -> str:
         name = self.node_name(n)
@@ -224,7 +231,7 @@ class _Emitter:
         self.name_count[name] = self.name_count.get(name, 0) + 1
         code = f"    {name} = {expr.text}"
         pad = max(COMMENT_COLUMN - len(code), 2)
-        self.lines.append(f"{code}{' ' * pad}# {self.comment(n)}")
+        self.add_line(f"{code}{' ' * pad}# {self.comment(n)}")
         return name
 
     def materialize(self, node_id: int, n: Var) -> None:
@@ -285,7 +292,7 @@ class _Emitter:
             what = repr(safe_text(f"{n.op.name} of {', '.join(map(str, n.inputs))}", 80))
             for members in groups:
                 sizes = ", ".join(f"{args[k].atom}.shape[{j}]" for k, j in members)
-                self.lines.append(f"    _same_size({what}, {sizes})")
+                self.add_line(f"    _same_size({what}, {sizes})")
             if CHECK_HELPER not in self.helpers:
                 self.helpers.append(CHECK_HELPER)
         for h in n.op.helpers:
@@ -365,7 +372,7 @@ class _Emitter:
     def line(self, n: Var, expr: Expr) -> None:
         code = f"    {expr.text}"
         pad = max(COMMENT_COLUMN - len(code), 2)
-        self.lines.append(f"{code}{' ' * pad}# {self.comment(n)}")
+        self.add_line(f"{code}{' ' * pad}# {self.comment(n)}")
 
     # --- memory planning --------------------------------------------------------------
     def poolable(self, n: Var) -> bool:
@@ -426,7 +433,7 @@ class _Emitter:
                 if self.name_count[name] == 0 and node is not None and self.large(node):
                     dead_names.append(name)
         if dead_names:
-            self.lines.append(f"    del {', '.join(dead_names)}")
+            self.add_line(f"    del {', '.join(dead_names)}")
 
     @staticmethod
     def large(n: Var) -> bool:
@@ -675,7 +682,7 @@ def _inplace_tail(em, out_roots, upd_roots, targets, param_of, value_text, upd_t
             text = value_text(r, True)
             if any(("param", nm) in st for nm in target_names) or r.op.leaf:
                 name = em.names.fresh(f"{em.name_of.get(r.id, 'out')}_copy")
-                em.lines.append(f"    {name} = {text}")
+                em.add_line(f"    {name} = {text}")
                 text = name
             out_texts.append(text)
         else:
@@ -690,15 +697,16 @@ def _inplace_tail(em, out_roots, upd_roots, targets, param_of, value_text, upd_t
         text = value_text(r, False)
         if r.op.leaf or any(("param", nm) in st for nm in target_names):
             name = em.names.fresh(f"{param_of[t.id]}_new")
-            em.lines.append(f"    {name} = np.array({text})")
+            em.add_line(f"    {name} = np.array({text})")
             text = name
         writes.append(f"    np.copyto({param_of[t.id]}, {text})")
     if em.deferred or writes:
-        em.section = None
-        em.set_section("updates, written into the shared arrays")
+        em.set_section("updates")
+        em.add_line("    # written into the shared arrays, now that everything is computed")
         for n in em.deferred:
             em.node(n, em.by_id, out_text=em.inplace_target[n.id])
-        em.lines.extend(writes)
+        for line in writes:
+            em.add_line(line)
     for t, r in zip(targets, upd_roots):
         if t.id not in param_of:          # a shared variable the graph does not read
             upd_texts.append(value_text(r, True))

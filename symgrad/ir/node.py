@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import traceback
 from typing import Any
 
 import numpy as np
 
-from .types import TensorType, as_dtype, check_dim, format_shape
+from .types import TensorType, as_dtype, check_dim
 
 _ids = itertools.count()
 
@@ -64,14 +63,6 @@ def _freeze(value):
     if isinstance(value, slice):
         return ("slice", value.start, value.stop, value.step)
     return value
-
-
-def _user_frame() -> str | None:
-    """'file:line' of the user code that built a node (first frame outside symgrad)."""
-    for frame in reversed(traceback.extract_stack(limit=16)[:-1]):
-        if "/symgrad/" not in frame.filename.replace("\\", "/"):
-            return f"{frame.filename}:{frame.lineno}"
-    return None
 
 
 class Var:
@@ -147,7 +138,7 @@ class Var:
         return f"<Var {label}: {self.type}>"
 
     def __str__(self) -> str:
-        return self.name or f"{self.op.name}{format_shape(self.type.shape)}"
+        return self.name or f"{self.op.name}:{self.type}"
 
     def __bool__(self):
         raise TypeError(
@@ -174,6 +165,8 @@ class Var:
     def __rtruediv__(self, o): return _ops().divide(o, self)
     def __floordiv__(self, o): return _ops().floor_divide(self, o)
     def __rfloordiv__(self, o): return _ops().floor_divide(o, self)
+    def __mod__(self, o): return _ops().remainder(self, o)
+    def __rmod__(self, o): return _ops().remainder(o, self)
     def __pow__(self, o): return _ops().power(self, o)
     def __rpow__(self, o): return _ops().power(o, self)
     def __matmul__(self, o): return _ops().matmul(self, o)

@@ -1,10 +1,11 @@
 """All ops, by NumPy name. Each op family lives in its own module."""
 
-from .elementwise import (abs, add, clip, cos, divide, equal, exp, expm1, floor_divide, greater,
-                          greater_equal, leaky_relu, less, less_equal, log, log1p, logical_and,
-                          logical_not, logical_or, logical_xor, maximum, minimum, multiply,
-                          negative, not_equal, power, relu, sigmoid, sign, sin, softplus, sqrt,
-                          square, stop_gradient, subtract, tan, tanh, where)
+from .elementwise import (abs, add, ceil, clip, cos, divide, equal, exp, expm1, floor,
+                          floor_divide, greater, greater_equal, leaky_relu, less, less_equal, log,
+                          log1p, logical_and, logical_not, logical_or, logical_xor, maximum,
+                          minimum, mod, multiply, negative, not_equal, power, relu, remainder,
+                          sigmoid, sign, sin, softplus, sqrt, square, stop_gradient, subtract, tan,
+                          tanh, where)
 from .indexing import getitem
 from .leaves import as_var, constant, matrix, scalar, shared, tensor, vector
 from .linalg import dot, einsum, matmul, outer, tensordot
@@ -21,6 +22,7 @@ amax, amin = max, min
 # What ``from symgrad.ops import *`` (and so ``symgrad``) exports: the ops by their NumPy
 # names, never this package's submodules.
 __all__ = [
+    "ceil", "floor", "mod", "remainder",
     "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "astype", "broadcast_like",
     "broadcast_to", "reshape_like",
     "clip", "concatenate", "constant", "cos", "cumsum", "divide", "dot", "einsum", "equal",

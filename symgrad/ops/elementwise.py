@@ -109,6 +109,8 @@ SIGN, sign = _unary("sign", "np.sign({0})", None, sympy.sign, infer=_same_infer)
 SIN, sin = _unary("sin", "np.sin({0})", lambda g, out, x: [g * cos(x)], sympy.sin)
 COS, cos = _unary("cos", "np.cos({0})", lambda g, out, x: [-(g * sin(x))], sympy.cos)
 TAN, tan = _unary("tan", "np.tan({0})", lambda g, out, x: [g * (1 + square(out))], sympy.tan)
+FLOOR, floor = _unary("floor", "np.floor({0})", None, sympy.floor, infer=_same_infer)
+CEIL, ceil = _unary("ceil", "np.ceil({0})", None, sympy.ceiling, infer=_same_infer)
 TANH, tanh = _unary("tanh", "np.tanh({0})", lambda g, out, x: [g * (1 - square(out))],
                     sympy.tanh)
 
@@ -203,6 +205,13 @@ DIVIDE, divide = _binary("divide", emit_infix("/", PREC_MUL),
 FLOOR_DIVIDE, floor_divide = _binary("floor_divide", emit_infix("//", PREC_MUL), None,
                                      lambda a, b: sympy.floor(a / b), short="floordiv",
                                      infix="//")
+
+
+# a % b = a - b * floor(a / b): slope 1 in a, -floor(a / b) in b (away from the jumps)
+REMAINDER, remainder = _binary("remainder", emit_infix("%", PREC_MUL),
+                               lambda g, out, a, b: [g, -(g * floor(a / b))],
+                               lambda a, b: sympy.Mod(a, b), short="mod", infix="%")
+mod = remainder
 
 
 def _emit_pow(args, **_):

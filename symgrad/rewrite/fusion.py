@@ -228,7 +228,8 @@ def fuse(graph: Graph) -> tuple[Graph, dict]:
     graph, idx = fuse_index_add(graph)
     graph, masks = relu_mask(graph)
     graph = Graph(graph.roots)
-    return graph, {"rewrites": {"fold_scale": scaled, "index_add": idx, "relu_mask": masks}}
+    counts = {"fold_scale": scaled, "index_add": idx, "relu_mask": masks}
+    return graph, {"rewrites": {k: v for k, v in counts.items() if v}}
 
 
 __all__ = ["fuse", "fold_scale", "fuse_index_add", "relu_mask"]

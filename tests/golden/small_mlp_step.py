@@ -76,7 +76,8 @@ def train_step(x, y, lr, W1, b1, W2, b2, _ws):
     d_W2 = np.matmul(h1.T, d_logits, out=_buf12)  # [8, 3]  vjp of matmul
     d_b2 = np.matmul(_ones1, d_logits, out=_buf13)  # [3]  vjp of add (logits)
 
-    # ---- updates, written into the shared arrays
+    # ---- updates
+    # written into the shared arrays, now that everything is computed
     np.subtract(W1, d_W1, out=W1)               # [4, 8]
     np.subtract(b1, d_b1, out=b1)               # [8]
     np.subtract(W2, d_W2, out=W2)               # [8, 3]
