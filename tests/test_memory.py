@@ -242,3 +242,21 @@ def test_unknown_batch_size_and_views_of_reused_buffers():
     for _ in range(3):
         np.testing.assert_allclose(f(xb), g(xb), rtol=1e-12)
         np.testing.assert_allclose(b.value, b2.value, rtol=1e-12)
+
+
+def test_optimizer_state_updates_allocate_nothing_after_the_first_call():
+    import tracemalloc
+    x = sg.tensor("x", shape=("batch", 4))
+    y = sg.tensor("y", shape=("batch",), dtype="int64")
+    net = sg.nn.mlp([4, 32, 3])
+    loss = sg.nn.cross_entropy(net(x), y)
+    step = sg.function([x, y], loss, updates=sg.optim.adam(loss, net.params, lr=0.01))
+    xb = np.random.default_rng(0).normal(size=(64, 4))
+    yb = np.arange(64) % 3
+    step(xb, yb)
+    tracemalloc.start()
+    step(xb, yb)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    moments = sum(p.value.nbytes for p in net.params)  # one parameter-sized array per state
+    assert peak < moments, peak

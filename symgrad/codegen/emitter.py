@@ -134,6 +134,9 @@ class _Emitter:
         users = clients(self.order)
         self.uses = {k: len(v) for k, v in users.items()}
         self.root_ids = {r.id for r in graph.roots}
+        # update values that the write phase copies into their shared array (np.copyto):
+        # they never leave the call, so they may live in workspace buffers
+        self.copied_roots: set[int] = set()
         # ---- memory planning (plan=True)
         self.plan = plan
         self.remaining = dict(self.uses)       # readers still to come, per node
@@ -376,7 +379,8 @@ class _Emitter:
 
     # --- memory planning --------------------------------------------------------------
     def poolable(self, n: Var) -> bool:
-        if n.id in self.root_ids or n.ndim == 0 or not memory.can_write(n):
+        if (n.id in self.root_ids and n.id not in self.copied_roots) or n.ndim == 0 \
+                or not memory.can_write(n):
             return False
         return all(isinstance(d, int) or (isinstance(d, str) and d in self.bound_dims)
                    for d in n.type.shape)
@@ -491,6 +495,10 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     inplace = inplace and plan
     if inplace:
         _choose_inplace(em, out_roots, upd_roots, update_targets, param_of)
+        out_ids = {r.id for r in out_roots}
+        em.copied_roots = {r.id for t, r in zip(update_targets, upd_roots)
+                           if t.id in param_of and r.id not in out_ids and not r.op.leaf
+                           and r.id not in em.inplace_target}
     em.run(param_of)
 
     def value_text(r: Var, copy: bool) -> str:
