@@ -251,13 +251,14 @@ def test_optimizer_state_updates_allocate_nothing_after_the_first_call():
     import tracemalloc
 
     def warm_peak(make_updates):
-        x = sg.tensor("x", shape=("batch", 4))
+        # parameters far larger than the activations (and than NumPy's scratch buffer)
+        x = sg.tensor("x", shape=("batch", 64))
         y = sg.tensor("y", shape=("batch",), dtype="int64")
-        net = sg.nn.mlp([4, 64, 3])
+        net = sg.nn.mlp([64, 256, 3])
         loss = sg.nn.cross_entropy(net(x), y)
         step = sg.function([x, y], loss, updates=make_updates(loss, net.params))
-        xb = np.random.default_rng(0).normal(size=(64, 4))
-        yb = np.arange(64) % 3
+        xb = np.random.default_rng(0).normal(size=(4, 64))
+        yb = np.arange(4) % 3
         step(xb, yb)
         tracemalloc.start()
         step(xb, yb)
