@@ -137,19 +137,8 @@ def momentum(loss_or_grads, params, lr=0.01, beta=0.9, weight_decay=0.0) -> dict
     ``V`` (one per parameter, named ``<W>_velocity``) starts at zero. Other parameters as
     ``sgd``; ``beta`` in [0, 1).
     """
-    where = "momentum"
-    params = _params(params, where)
-    lr = _number(lr, "lr", where)
-    beta = _number(beta, "beta", where, 0.0, 1.0)
-    wd = _number(weight_decay, "weight_decay", where)
-    grads = _gradients(loss_or_grads, params, wd, where)
-    updates = {}
-    for p, g in zip(params, grads):
-        v = _state(p, "velocity")
-        v_new = beta * v + g
-        updates[v] = v_new
-        updates[p] = p - lr * v_new
-    return updates
+    return _velocity_step("momentum", loss_or_grads, params, lr, beta, weight_decay,
+                          lookahead=False)
 
 
 def nesterov(loss_or_grads, params, lr=0.01, beta=0.9, weight_decay=0.0) -> dict:
@@ -158,7 +147,12 @@ def nesterov(loss_or_grads, params, lr=0.01, beta=0.9, weight_decay=0.0) -> dict
 
     ``V`` (named ``<W>_velocity``) starts at zero. Other parameters as ``momentum``.
     """
-    where = "nesterov"
+    return _velocity_step("nesterov", loss_or_grads, params, lr, beta, weight_decay,
+                          lookahead=True)
+
+
+def _velocity_step(where, loss_or_grads, params, lr, beta, weight_decay, lookahead) -> dict:
+    """The updates of momentum (``lookahead=False``) and Nesterov momentum."""
     params = _params(params, where)
     lr = _number(lr, "lr", where)
     beta = _number(beta, "beta", where, 0.0, 1.0)
@@ -169,7 +163,7 @@ def nesterov(loss_or_grads, params, lr=0.01, beta=0.9, weight_decay=0.0) -> dict
         v = _state(p, "velocity")
         v_new = beta * v + g
         updates[v] = v_new
-        updates[p] = p - lr * (g + beta * v_new)
+        updates[p] = p - lr * ((g + beta * v_new) if lookahead else v_new)
     return updates
 
 

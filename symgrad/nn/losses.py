@@ -54,22 +54,21 @@ def mse(pred, target):
 
 def l2(*params):
     """Sum of squares of all the given parameters (no 1/2 factor)."""
-    if not params:
-        raise ValueError("l2: give at least one parameter")
-    total = None
-    for p in params:
-        term = sum(square(as_var(p)))
-        total = term if total is None else total + term
-    return total
+    return _penalty(params, square, "l2")
 
 
 def l1(*params):
     """Sum of absolute values of all the given parameters."""
     from ..ops import abs as _abs
+    return _penalty(params, _abs, "l1")
+
+
+def _penalty(params, elementwise, where):
+    """``sum(elementwise(p))`` added up over ``params``."""
     if not params:
-        raise ValueError("l1: give at least one parameter")
+        raise ValueError(f"{where}: give at least one parameter")
     total = None
     for p in params:
-        term = sum(_abs(as_var(p)))
+        term = sum(elementwise(as_var(p)))
         total = term if total is None else total + term
     return total
