@@ -19,9 +19,20 @@ implementations.  Method:
   exit status is 1 (also when numpy or symgrad raise; a third-party tool that raises is
   only reported);
 * timing: R interleaved blocks (order rotated each block, garbage collector off); in a
-  block every implementation runs the same N steps, N chosen so a block takes about
-  --block-ms; the per-step time is the median over blocks, and the ratio is to
-  numpy_tuned's median from the same run;
+  block every implementation runs the same N steps, N chosen so that the block's
+  timed work takes about --block-ms; the per-step time is the median over blocks, and
+  the ratio is to numpy_tuned's median from the same run;
+* thread pools: between implementations that use different libraries' worker pools
+  the harness pauses --gap-ms (untimed) so that the previous pool has stopped
+  spinning; otherwise, on 2 cores, the next library runs 2x slower with 50 ms stalls.
+  Every implementation then runs one untimed step before its N timed ones, so none
+  pays for waking its pool (without it, whichever NumPy-based one came first after a
+  pause looked ~5% slower than the others);
+* shared machines: each block records the CPU that other processes used meanwhile
+  (/proc/stat); blocks where they took > 10% of the machine are "busy" and are left
+  out of the medians, and more blocks are run (up to 2R) to get R quiet ones; after a
+  busy block the harness waits for a quiet moment (--max-wait-s in all).  When fewer
+  than half are quiet, all blocks are used and the size is flagged as unreliable;
 * memory: for the implementations whose arrays come from NumPy's allocator (which
   reports to tracemalloc), the peak of traced memory during one warmed-up step above
   the level before it ("peak alloc/step"), i.e. the temporaries a step needs.  torch,
@@ -99,10 +110,18 @@ def parse_args(argv=None):
     p.add_argument("--cold-caches", action="store_true",
                    help="fresh, empty compile caches for torch/pytensor/numba, so their "
                         "first-call time includes a full compile")
+    p.add_argument("--gap-ms", type=float, default=GAP_S * 1e3,
+                   help="untimed pause when the next implementation uses another "
+                        "library's thread pool (default %(default)g)")
+    p.add_argument("--max-wait-s", type=float, default=None,
+                   help="total time the run may wait for other processes to leave the "
+                        "CPU idle (default 60, --quick 3)")
     p.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
     args = p.parse_args(argv)
     args.repeats = args.repeats or (5 if args.quick else 21)
     args.block_ms = args.block_ms or (30.0 if args.quick else 100.0)
+    if args.max_wait_s is None:
+        args.max_wait_s = 3.0 if args.quick else 60.0
     args.sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     for s in args.sizes:
         if s not in SIZES:
@@ -196,55 +215,133 @@ def build_and_check(problem, factories, failures, notes):
     return steps, res
 
 
-def calibrate(step, min_s=0.02, min_steps=2):
-    n, t0 = 0, time.perf_counter()
+def calibrate(step, min_s=0.02, min_steps=3):
+    """Per-step time estimate: the fastest single step in a window of >= min_s
+    (robust to an occasional stall)."""
+    best, n, start = float("inf"), 0, time.perf_counter()
     while True:
+        t0 = time.perf_counter()
         step()
+        t1 = time.perf_counter()
+        best = min(best, t1 - t0)
         n += 1
-        dt = time.perf_counter() - t0
-        if n >= min_steps and dt >= min_s:
-            return dt / n
+        if n >= min_steps and t1 - start >= min_s:
+            return best
 
 
 # Worker-thread pools: implementations in one family share one pool.
 FAMILY = {"numpy_tuned": "numpy", "numpy_naive": "numpy", "symgrad": "numpy",
           "torch_eager": "torch", "torch_compile": "torch", "jax_jit": "jax",
           "pytensor_c": "pytensor_c", "pytensor_numba": "numba"}
-GAP_S = 0.12
+GAP_S = 0.15
+BUSY_LIMIT = 0.10   # a block is "busy" when other processes took > 10% of the machine
 
 
-def time_blocks(steps, repeats, block_s, gap_s=GAP_S):
-    """Interleaved blocks.  Between two implementations of different families the
-    harness sleeps gap_s (untimed): OpenBLAS, OpenMP and Eigen worker threads keep
-    spinning for up to ~0.1 s after their last task, and on 2 cores a spinning pool
-    of one library slows the next library by 2x, with 50 ms stalls."""
+def cpu_counters():
+    """(machine busy CPU seconds incl. steal, this process's CPU seconds), or None."""
+    try:
+        with open("/proc/stat") as fh:
+            vals = [int(v) for v in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = (vals + [0] * 8)[:8]
+    hz = os.sysconf("SC_CLK_TCK")
+    own = os.times()
+    return ((user + nice + system + irq + softirq + steal) / hz,
+            own.user + own.system)
+
+
+def foreign_load(c0, c1, wall):
+    """Share of the machine's CPU used by OTHER processes (or stolen) in an interval."""
+    if c0 is None or c1 is None or wall <= 0:
+        return None
+    foreign = (c1[0] - c0[0]) - (c1[1] - c0[1])
+    return max(0.0, foreign / (wall * (os.cpu_count() or 1)))
+
+
+class QuietWaiter:
+    """Waits (within a total budget) for a window where other processes leave the
+    machine alone, before calibrating and before a block that follows a busy one."""
+
+    def __init__(self, budget_s, busy_limit=BUSY_LIMIT, window_s=0.3):
+        self.left, self.busy_limit, self.window_s = budget_s, busy_limit, window_s
+        self.waited = 0.0
+
+    def wait(self):
+        while self.left > 0:
+            w0, c0 = time.perf_counter(), cpu_counters()
+            time.sleep(self.window_s)
+            dt = time.perf_counter() - w0
+            load = foreign_load(c0, cpu_counters(), dt)
+            if load is None or load <= self.busy_limit:
+                return True
+            self.left -= dt
+            self.waited += dt
+        return False
+
+
+def time_blocks(steps, repeats, block_s, gap_s=GAP_S, busy_limit=BUSY_LIMIT,
+                max_blocks=None, waiter=None):
+    """Interleaved blocks; returns (nsteps, times, blocks).
+
+    Between two implementations of different families the harness sleeps gap_s
+    (untimed): OpenBLAS, OpenMP and Eigen worker threads keep spinning for up to
+    ~0.1 s after their last task, and on 2 cores a spinning pool of one library slows
+    the next one by 2x, with 50 ms stalls.  Each block records how much CPU other
+    processes took meanwhile; a block where they took more than busy_limit of the
+    machine is "busy" (multi-threaded BLAS slows down up to 10x when a core is taken),
+    and extra blocks are run (up to max_blocks, default 2x repeats) to get `repeats`
+    quiet ones, unless fewer than a third of the blocks so far were quiet."""
+    max_blocks = 2 * repeats if max_blocks is None else max(repeats, max_blocks)
     names = list(steps)
-    est = {n: calibrate(steps[n]) for n in names}
+    waiter = waiter or QuietWaiter(0)
+    for _attempt in range(3):       # calibrate again if other processes interfered
+        waiter.wait()
+        w0, c0 = time.perf_counter(), cpu_counters()
+        est = {n: calibrate(steps[n]) for n in names}
+        load = foreign_load(c0, cpu_counters(), time.perf_counter() - w0)
+        if load is None or load <= busy_limit or waiter.left <= 0:
+            break
     per_block = sum(est.values())
     nsteps = max(1, int(round(block_s / per_block)))
     times = {n: [] for n in names}
+    blocks = []
     gc_was_enabled = gc.isenabled()
     try:
-        for r in range(repeats):
+        r = 0
+        while True:
+            quiet = sum(1 for b in blocks if b["quiet"])
+            if quiet >= repeats or r >= max_blocks:
+                break
+            if r >= repeats and quiet < r / 3:
+                break       # persistently busy: more blocks would not help
             k = r % len(names)
             order = names[k:] + names[:k]
+            if blocks and not blocks[-1]["quiet"]:
+                waiter.wait()
             gc.collect()
             gc.disable()
             prev = None
+            w0, c0 = time.perf_counter(), cpu_counters()
             for n in order:
                 step = steps[n]
                 if gap_s and FAMILY.get(n, n) != prev:
                     time.sleep(gap_s)
                 prev = FAMILY.get(n, n)
+                step()      # untimed: wakes this library's pool, same for everyone
                 t0 = time.perf_counter()
                 for _ in range(nsteps):
                     step()
                 times[n].append((time.perf_counter() - t0) / nsteps)
             gc.enable()
+            load = foreign_load(c0, cpu_counters(), time.perf_counter() - w0)
+            blocks.append({"foreign_load": load,
+                           "quiet": load is None or load <= busy_limit})
+            r += 1
     finally:
         if gc_was_enabled:
             gc.enable()
-    return nsteps, times
+    return nsteps, times, blocks
 
 
 def measure_alloc(step):
@@ -267,9 +364,12 @@ def measure_alloc(step):
         tracemalloc.stop()
 
 
-def print_table(size, problem, res, nsteps, repeats):
+def print_table(size, problem, res, nsteps, n_blocks, n_quiet, busy_run):
+    used = f"all {n_blocks} blocks (busy machine)" if busy_run else \
+        f"{n_quiet} quiet blocks of {n_blocks}"
     print(f"\n== {size}: {problem.describe()}   "
-          f"({repeats} blocks x {nsteps} step{'s' if nsteps > 1 else ''})")
+          f"({nsteps} step{'s' if nsteps > 1 else ''} per implementation per block; "
+          f"medians over {used})")
     head = (f"{'implementation':<16}{'median/step':>13}{'spread':>9}{'ratio':>8}"
             f"{'first call':>12}{'peak alloc/step':>17}  check")
     print(head)
@@ -310,10 +410,12 @@ def main(argv=None):
     sys.stdout.flush()
 
     failures, notes = [], []
+    waiter = QuietWaiter(args.max_wait_s)
     out = {"meta": {"python": platform.python_version(), "machine": platform.machine(),
                     "processor": platform.processor(), "cpu_count": os.cpu_count(),
                     "threads": B.NUM_THREADS, "versions": versions,
                     "repeats": args.repeats, "block_ms": args.block_ms,
+                    "gap_ms": args.gap_ms,
                     "quick": args.quick, "cold_caches": args.cold_caches,
                     "reference": B.REFERENCE, "check_reference": B.CHECK_REFERENCE,
                     "check_steps": CHECK_STEPS},
@@ -324,11 +426,17 @@ def main(argv=None):
         problem = B.make_problem(widths, batch, dtype, seed=0)
         print(f"\n[{size}] building and checking ...", flush=True)
         steps, res = build_and_check(problem, factories, failures, notes)
-        nsteps, times = time_blocks(steps, args.repeats, args.block_ms / 1e3) \
-            if steps else (0, {})
+        nsteps, times, blocks = time_blocks(
+            steps, args.repeats, args.block_ms / 1e3, args.gap_ms / 1e3,
+            max_blocks=args.repeats if args.quick else None,
+            waiter=waiter) if steps else (0, {}, [])
+        quiet = [b["quiet"] for b in blocks]
+        use = quiet if sum(quiet) >= max(3, args.repeats // 2) else [True] * len(blocks)
+        busy_run = use is not quiet
         for name, ts in times.items():
-            q = statistics.quantiles(ts, n=4) if len(ts) >= 2 else [ts[0]] * 3
-            res[name].update(median_s=statistics.median(ts), min_s=min(ts),
+            sel = [t for t, u in zip(ts, use) if u]
+            q = statistics.quantiles(sel, n=4) if len(sel) >= 2 else [sel[0]] * 3
+            res[name].update(median_s=statistics.median(sel), min_s=min(ts),
                              iqr_s=q[2] - q[0], block_times_s=ts)
         ref_med = res.get(B.REFERENCE, {}).get("median_s")
         for name in times:
@@ -343,10 +451,18 @@ def main(argv=None):
                         continue
                     res[name]["peak_alloc_bytes"] = peak
                     res[name]["retained_bytes"] = retained
-        print_table(size, problem, res, nsteps, args.repeats)
+        n_quiet, n_blocks = sum(quiet), len(blocks)
+        print_table(size, problem, res, nsteps, n_blocks, n_quiet, busy_run)
+        if busy_run:
+            msg = (f"{size}: the machine was busy (other processes took > "
+                   f"{BUSY_LIMIT:.0%} of the CPU in {n_blocks - n_quiet} of {n_blocks} "
+                   f"blocks); these medians are unreliable, run again on a quiet machine")
+            notes.append(msg)
+            print(f"  WARNING: {msg}", flush=True)
         out["sizes"][size] = {"widths": list(widths), "batch": batch, "dtype": dtype,
                               "lr": problem.lr, "steps_per_block": nsteps,
-                              "results": res}
+                              "blocks": blocks, "quiet_blocks": n_quiet,
+                              "busy": busy_run, "results": res}
 
     elapsed = time.perf_counter() - t_start
     print(f"\nratio = median / {B.REFERENCE} median (lower is faster); spread = "
@@ -354,8 +470,10 @@ def main(argv=None):
           f"first step; n/a = allocations not visible to tracemalloc.")
     for n in notes:
         print(f"note: {n}")
-    print(f"total time {elapsed:.1f} s")
+    print(f"total time {elapsed:.1f} s (of which {waiter.waited:.1f} s waiting for a "
+          f"quiet machine)")
     out["notes"], out["failures"], out["elapsed_s"] = notes, failures, elapsed
+    out["waited_s"] = waiter.waited
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1, default=str)
