@@ -171,8 +171,10 @@ def numpy_tuned(problem):
       BLAS gets transposed views such as ``W.T`` / ``h.T`` with a trans flag, no copy);
     * the output buffer becomes exp(shifted logits), then the output delta with lr/batch
       folded in, so every gradient comes out already multiplied by lr and is
-      subtracted in place; the label terms use a precomputed one-hot matrix: one
-      ``vdot`` for the loss, one subtract of the scaled one-hot for the delta;
+      subtracted in place; the label terms are read from ``y`` at every step (labels
+      change from batch to batch in training, so nothing derived from them may be
+      cached): one gather for the loss, one indexed subtract for the delta, with the row
+      indices ``arange(batch)`` made once;
     * the gradient through a layer (``delta @ W.T``) is taken before ``W`` is updated;
       the input layer's input gradient is never computed;
     * bias gradients ``ones @ delta`` (a BLAS gemv) into preallocated buffers;
@@ -186,7 +188,6 @@ def numpy_tuned(problem):
     n = problem.batch
     widths = problem.widths
     L = len(widths) - 1
-    C = widths[-1]
     params = problem.copy_params()
     act = [np.empty((n, w), dt) for w in widths[1:]]        # act[i]: output of layer i
     delta = [np.empty((n, w), dt) for w in widths[1:-1]]    # deltas of hidden layers
@@ -199,16 +200,12 @@ def numpy_tuned(problem):
     rowscale = np.empty((n, 1), dt)
     logsum = np.empty(n, dt)
     scale = dt.type(problem.lr / n)
-    onehot = np.zeros((n, C), dt)
-    onehot[np.arange(n), y] = 1
-    onehot_scaled = onehot * scale
-    onehot_flat = onehot.reshape(-1)
+    rows = np.arange(n)
     zL = act[-1]
-    zL_flat = zL.reshape(-1)                                 # a view
     dot, add, maximum, multiply, subtract = (np.dot, np.add, np.maximum, np.multiply,
                                              np.subtract)
     max_reduce, add_reduce = np.maximum.reduce, np.add.reduce
-    greater, exp, log, divide, vdot = np.greater, np.exp, np.log, np.divide, np.vdot
+    greater, exp, log, divide = np.greater, np.exp, np.log, np.divide
     hidden = range(L - 1)
     backward = range(L - 1, -1, -1)
 
@@ -228,7 +225,7 @@ def numpy_tuned(problem):
         # loss = mean(log(sum(exp(z - max))) - (z - max)[label])
         max_reduce(zL, axis=1, keepdims=True, out=rowmax)
         subtract(zL, rowmax, out=zL)
-        picked = vdot(onehot_flat, zL_flat)
+        picked = add_reduce(zL[rows, y])
         exp(zL, out=zL)
         add_reduce(zL, axis=1, keepdims=True, out=rowsum)
         log(rowsum.reshape(-1), out=logsum)
@@ -236,7 +233,7 @@ def numpy_tuned(problem):
         # output delta, lr/batch folded in: (softmax - onehot) * lr / n
         divide(scale, rowsum, out=rowscale)
         multiply(zL, rowscale, out=zL)
-        subtract(zL, onehot_scaled, out=zL)
+        zL[rows, y] -= scale
         # backward + update
         d = zL
         for i in backward:

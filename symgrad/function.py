@@ -259,6 +259,8 @@ class Function:
                     raise TypeError(f"{self.name}(): input {label!r} expects {dtype}, got "
                                     f"{arr.dtype}: that cast is not same_kind safe")
                 arr = arr.astype(dtype)
+        if arr.shape == shape:      # all static and right: the common case, checked at once
+            return arr
         if arr.ndim != len(shape):
             raise ValueError(f"{self.name}(): input {label!r} expects {len(shape)} dimensions "
                              f"{format_shape(shape)}, got shape {arr.shape}")

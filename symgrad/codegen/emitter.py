@@ -302,6 +302,8 @@ class _Emitter:
             if h not in self.helpers:
                 self.helpers.append(h)
         expr = n.op.emit(args, **n.params)
+        if self.plan:
+            expr = memory.faster_expr(n, args, expr)
         if n.op.name in ("size_of", "shape_of") or (
                 n.op.elementwise and n.ndim == 0 and all(
                     i.id in self.weak or (i.op.name == "constant" and i.ndim == 0)

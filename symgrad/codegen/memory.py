@@ -87,9 +87,12 @@ def out_call(n: Var, args: list[Expr], expr: Expr, out: str, ones: str | None = 
     """The text of ``n`` computed into ``out``, or None when it cannot be."""
     k = kind(n)
     if k == "matmul":
-        return f"np.matmul({args[0].text}, {args[1].text}, out={out})"
+        # np.dot is np.matmul for these ranks, with less call overhead (small arrays)
+        a, b = n.inputs
+        fn = "np.dot" if a.ndim <= 2 and b.ndim <= 2 and a.dtype == b.dtype else "np.matmul"
+        return f"{fn}({args[0].text}, {args[1].text}, out={out})"
     if k == "rowsum" and ones is not None:
-        return f"np.matmul({ones}, {args[0].text}, out={out})"
+        return f"np.dot({ones}, {args[0].text}, out={out})"
     if k in ("reduce", "rowsum"):
         axis = tuple(n.params["axis"])
         ax = str(axis[0]) if len(axis) == 1 else str(axis)
@@ -106,6 +109,27 @@ def out_call(n: Var, args: list[Expr], expr: Expr, out: str, ones: str | None = 
         if call is not None and _ufunc(call[0]) is not None and _ufunc(call[0]).nout == 1:
             return f"np.{call[0]}({call[1]}, out={out})"
     return None
+
+
+def faster_expr(n: Var, args: list[Expr], expr: Expr) -> Expr:
+    """A cheaper spelling of ``expr`` for planned code, where one exists.
+
+    ``x.mean()`` goes through NumPy's Python-level wrapper (several microseconds on a
+    small array); ``np.add.reduce(x) / n`` is the same arithmetic without it.
+    """
+    if n.op.name == "mean" and n.dtype == n.inputs[0].dtype and n.dtype.kind == "f":
+        x = n.inputs[0]
+        axis = n.params["axis"]
+        axes = tuple(range(x.ndim)) if axis is None else tuple(axis)
+        if not axes:
+            return expr
+        sizes = " * ".join(f"{args[0].atom}.shape[{a}]" for a in axes)
+        ax = "None" if axis is None else (str(axes[0]) if len(axes) == 1 else str(axes))
+        ax = "" if x.ndim == 1 else f", axis={ax}"   # a 1-D array: axis 0 is everything
+        keep = ", keepdims=True" if n.params.get("keepdims") else ""
+        return Expr(f"np.add.reduce({args[0].text}{ax}{keep}) / "
+                    f"{sizes if len(axes) == 1 else '(' + sizes + ')'}", 12)
+    return expr
 
 
 def can_write(n: Var) -> bool:

@@ -48,10 +48,10 @@ def train_step(x, y, lr, W1, b1, W2, b2, _ws):
     _buf1, _buf2, _buf3, _buf4, _buf5, _buf6, _buf7, _buf8, _buf9, _buf10, _buf11, _ones1, \
     _buf12, _buf13 = _ws
     # ---- forward
-    mm1 = np.matmul(x, W1, out=_buf1)           # [batch, 8]
+    mm1 = np.dot(x, W1, out=_buf1)              # [batch, 8]
     add1 = np.add(mm1, b1, out=mm1)             # [batch, 8]
     h1 = np.maximum(add1, 0, out=add1)          # [batch, 8]
-    mm2 = np.matmul(h1, W2, out=_buf2)          # [batch, 3]
+    mm2 = np.dot(h1, W2, out=_buf2)             # [batch, 3]
     logits = np.add(mm2, b2, out=mm2)           # [batch, 3]
     max1 = np.maximum.reduce(logits, axis=1, keepdims=True, out=_buf3)  # [batch, 1]
     sub1 = np.subtract(logits, max1, out=_buf4)  # [batch, 3]
@@ -61,20 +61,20 @@ def train_step(x, y, lr, W1, b1, W2, b2, _ws):
     add2 = np.add(log1, max1, out=log1)         # [batch, 1]
     arange1 = np.arange(logits.shape[0])        # [batch]
     sub2 = np.subtract(add2[:, 0], logits[arange1, y], out=_buf7)  # [batch]
-    loss = sub2.mean()                          # []
+    loss = np.add.reduce(sub2) / sub2.shape[0]  # []
 
     # ---- backward
     div1 = lr / sub2.shape[0]                   # []  vjp of mean (loss)
     div2 = np.divide(div1, sum1, out=sum1)      # [batch, 1]  vjp of log
     mul1 = np.multiply(div2, exp1, out=exp1)    # [batch, 3]  vjp of exp
     d_logits = _index_add(mul1, np.s_[arange1, y], -div1, out=mul1)  # [batch, 3]  fan-out sum (logits)
-    d_h1 = np.matmul(d_logits, W2.T, out=_buf8)  # [batch, 8]  vjp of matmul
+    d_h1 = np.dot(d_logits, W2.T, out=_buf8)    # [batch, 8]  vjp of matmul
     greater1 = np.greater(h1, 0.0, out=_buf9)   # [batch, 8]  vjp of relu (h1)
     mul2 = np.multiply(d_h1, greater1, out=d_h1)  # [batch, 8]  vjp of relu (h1)
-    d_W1 = np.matmul(x.T, mul2, out=_buf10)     # [4, 8]  vjp of matmul
-    d_b1 = np.matmul(_ones1, mul2, out=_buf11)  # [8]  vjp of add
-    d_W2 = np.matmul(h1.T, d_logits, out=_buf12)  # [8, 3]  vjp of matmul
-    d_b2 = np.matmul(_ones1, d_logits, out=_buf13)  # [3]  vjp of add (logits)
+    d_W1 = np.dot(x.T, mul2, out=_buf10)        # [4, 8]  vjp of matmul
+    d_b1 = np.dot(_ones1, mul2, out=_buf11)     # [8]  vjp of add
+    d_W2 = np.dot(h1.T, d_logits, out=_buf12)   # [8, 3]  vjp of matmul
+    d_b2 = np.dot(_ones1, d_logits, out=_buf13)  # [3]  vjp of add (logits)
 
     # ---- updates
     # written into the shared arrays, now that everything is computed
