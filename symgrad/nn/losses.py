@@ -53,18 +53,25 @@ def mse(pred, target):
 
 
 def l2(*params):
-    """Sum of squares of all the given parameters (no 1/2 factor)."""
+    """Sum of squares of all the given parameters (no 1/2 factor).
+
+    The parameters come as separate arguments, ``l2(W1, W2)``, or as one list or tuple,
+    ``l2([W1, W2])``.
+    """
     return _penalty(params, square, "l2")
 
 
 def l1(*params):
-    """Sum of absolute values of all the given parameters."""
+    """Sum of absolute values of all the given parameters (separate arguments or one list
+    or tuple of them)."""
     from ..ops import abs as _abs
     return _penalty(params, _abs, "l1")
 
 
 def _penalty(params, elementwise, where):
     """``sum(elementwise(p))`` added up over ``params``."""
+    if len(params) == 1 and isinstance(params[0], (list, tuple)):
+        params = tuple(params[0])
     if not params:
         raise ValueError(f"{where}: give at least one parameter")
     total = None

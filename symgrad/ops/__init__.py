@@ -1,5 +1,6 @@
 """All ops, by NumPy name. Each op family lives in its own module."""
 
+from .elementwise import (bitwise_and, bitwise_or, bitwise_xor, invert)
 from .elementwise import (abs, add, ceil, clip, cos, divide, equal, exp, expm1, floor,
                           floor_divide, greater, greater_equal, leaky_relu, less, less_equal, log,
                           log1p, logical_and, logical_not, logical_or, logical_xor, maximum,
@@ -23,6 +24,7 @@ amax, amin = max, min
 # names, never this package's submodules.
 __all__ = [
     "ceil", "floor", "mod", "remainder",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "invert",
     "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "astype", "broadcast_like",
     "broadcast_to", "reshape_like",
     "clip", "concatenate", "constant", "cos", "cumsum", "divide", "dot", "einsum", "equal",

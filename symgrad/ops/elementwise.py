@@ -17,8 +17,8 @@ import sympy
 
 from ..ir.types import ShapeError, TensorType, broadcast_shapes, float_dtype_for, format_shape
 from .leaves import as_var, as_vars
-from .registry import (PREC_ADD, PREC_CMP, PREC_MUL, PREC_POW, PREC_UNARY, Expr, apply, defop,
-                       emit_infix)
+from .registry import (PREC_ADD, PREC_BITAND, PREC_BITOR, PREC_CMP, PREC_MUL, PREC_POW,
+                       PREC_UNARY, Expr, apply, defop, emit_infix)
 
 
 @functools.lru_cache(maxsize=None)
@@ -92,8 +92,17 @@ def _emit_neg(args, **_):
     return Expr(f"-{args[0].at(PREC_UNARY)}", PREC_UNARY)
 
 
+def _negative_infer(types, **_):
+    (t,) = types
+    if t.dtype == np.bool_:
+        # as NumPy: ``-`` of a bool array is an error (it once meant logical not)
+        raise TypeError("negating a bool tensor is not supported (as in NumPy); "
+                        "use ~x or sg.logical_not(x) for the logical not")
+    return t
+
+
 NEGATIVE, negative = _unary("negative", _emit_neg, lambda g, out, x: [-g],
-                            lambda x: -x, infer=_same_infer, short="neg", ufunc="negative")
+                            lambda x: -x, infer=_negative_infer, short="neg", ufunc="negative")
 EXP, exp = _unary("exp", "np.exp({0})", lambda g, out, x: [g * out], sympy.exp)
 LOG, log = _unary("log", "np.log({0})", lambda g, out, x: [g / x], sympy.log)
 LOG1P, log1p = _unary("log1p", "np.log1p({0})", lambda g, out, x: [g / (1 + x)],
@@ -170,7 +179,32 @@ LOGICAL_NOT = defop("logical_not", infer=lambda types, **_: TensorType(np.bool_,
 
 
 def logical_not(x):
+    """Elementwise NOT of the truth values of ``x`` (a bool result, as ``np.logical_not``)."""
     return apply(LOGICAL_NOT, [as_var(x)])
+
+
+def _emit_invert(args, **_):
+    if args[0].text in ("True", "False"):  # ~ of a Python bool is the int -2 or -1
+        return Expr(f"np.invert({args[0].text})")
+    return Expr(f"~{args[0].at(PREC_UNARY)}", PREC_UNARY)
+
+
+def _bitwise_unary_infer(types, **_):
+    (t,) = types
+    if t.dtype.kind not in "biu":
+        raise TypeError(f"invert needs integer or bool operands, got {t.dtype.name} "
+                        "(for a logical not of any values use sg.logical_not)")
+    return t
+
+
+INVERT = defop("invert", infer=_bitwise_unary_infer, emit=_emit_invert, elementwise=True,
+               ufunc="invert", short="inv")
+
+
+def invert(x):
+    """Bitwise NOT (``~x``), as ``np.invert``: two's complement of integers, logical NOT
+    of bools. Integer or bool operands only; no gradient."""
+    return apply(INVERT, [as_var(x)])
 
 
 # ---------------------------------------------------------------------------------------
@@ -221,7 +255,9 @@ def _emit_pow(args, **_):
 
 
 def _pow_vjp(g, out, a, b):
-    return [g * (b * power(a, b - 1)), g * (out * log(a))]
+    # d/db a**b = a**b log(a); at a == 0 it is taken as 0 (as JAX does), not 0 * log(0) = nan
+    safe = where(equal(a, 0), 1, a)
+    return [g * (b * power(a, b - 1)), g * (out * log(safe))]
 
 
 POWER, power = _binary("power", _emit_pow, _pow_vjp, lambda a, b: a ** b, short="pow",
@@ -260,6 +296,33 @@ LOGICAL_OR, logical_or = _binary("logical_or", "np.logical_or({0}, {1})", None, 
                                  infer=_bool_infer, commutative=True)
 LOGICAL_XOR, logical_xor = _binary("logical_xor", "np.logical_xor({0}, {1})", None, sympy.Xor,
                                    infer=_bool_infer, commutative=True)
+
+
+PREC_BITXOR = 8  # Python's ``^`` binds between ``|`` and ``&``
+
+
+def _bitwise(name, symbol, prec):
+    ufunc_infer = _ufunc_infer(name)
+
+    def infer(types, **params):
+        for t in types:
+            if t.dtype.kind not in "biu":
+                raise TypeError(f"{name} needs integer or bool operands, got "
+                                f"{', '.join(u.dtype.name for u in types)} (for truth values "
+                                f"of any dtype use sg.logical_{name.split('_')[1]})")
+        return ufunc_infer(types, **params)
+    return _binary(name, emit_infix(symbol, prec), None, infer=infer, commutative=True,
+                   infix=symbol)
+
+
+# NumPy's bitwise ops (the operators ``&``, ``|``, ``^``): bits of integers, truth values of
+# bools (where they equal logical_and/or/xor). No gradient.
+BITWISE_AND, bitwise_and = _bitwise("bitwise_and", "&", PREC_BITAND)
+BITWISE_OR, bitwise_or = _bitwise("bitwise_or", "|", PREC_BITOR)
+BITWISE_XOR, bitwise_xor = _bitwise("bitwise_xor", "^", PREC_BITXOR)
+bitwise_and.__doc__ = "Bitwise AND (``a & b``), as ``np.bitwise_and``; integers or bools."
+bitwise_or.__doc__ = "Bitwise OR (``a | b``), as ``np.bitwise_or``; integers or bools."
+bitwise_xor.__doc__ = "Bitwise XOR (``a ^ b``), as ``np.bitwise_xor``; integers or bools."
 
 # ---------------------------------------------------------------------------------------
 # where

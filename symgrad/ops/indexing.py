@@ -144,8 +144,10 @@ def _distinct(index, adv: list[Var]) -> bool:
         return False
     # an arange index spanning the whole broadcast index makes the selected tuples
     # distinct; one of length 1 that broadcasts against another index does not
+    # (an arange with a negative start or step may name one position twice: -3 and 0)
     return len(shape) == 1 and any(a.op.name == "arange" and a.type.shape == shape
-                                   and shape[0] is not None for a in adv)
+                                   and shape[0] is not None and a.params.get("start", 0) >= 0
+                                   and a.params.get("step", 1) > 0 for a in adv)
 
 
 def _getitem_vjp(g, out, x, *adv, index):
@@ -183,10 +185,28 @@ def index_grad(g, x, adv, index):
                  dtype=g.dtype.name)
 
 
+def _check_constant_bounds(x: Var, entries, adv: list[Var]) -> None:
+    """Refuse constant index arrays that fall outside a static dimension (as NumPy would
+    when the function runs)."""
+    axis = 0
+    for e in entries:
+        if e[0] == "new":
+            continue
+        if e[0] == "adv":
+            v, d = adv[e[1]], x.type.shape[axis]
+            if v.op.name == "constant" and isinstance(d, int) and v.value.size:
+                bad = v.value[(v.value < -d) | (v.value >= d)]
+                if bad.size:
+                    raise IndexError(f"index {bad.flat[0]} is out of bounds for axis {axis} "
+                                     f"with size {d} (indexing {x!r})")
+        axis += 1
+
+
 def getitem(x, index):
     """``x[index]`` with NumPy's basic and integer-array indexing rules."""
     x = as_var(x)
     entries, adv = _normalize_index(x, index)
+    _check_constant_bounds(x, entries, adv)
     if all(e == ("slice", None, None, None) for e in entries):
         return x
     return apply(GETITEM, [x, *adv], index=entries)

@@ -57,16 +57,30 @@ def tensor(name: str, shape=(), dtype="float64") -> Var:
     return Var(INPUT, (), {}, TensorType(as_dtype(dtype), shape), name)
 
 
-def scalar(name: str, dtype="float64") -> Var:
+def scalar(name: str, dtype="float64", *, shape=()) -> Var:
+    """A 0-d symbolic input (``shape``, when given, must be ``()``)."""
+    if tuple(shape) != ():
+        raise ValueError(f"scalar {name!r}: shape must be (), got {shape!r}; use sg.tensor")
     return tensor(name, (), dtype)
 
 
-def vector(name: str, size=None, dtype="float64") -> Var:
+def vector(name: str, size=None, dtype="float64", *, shape=None) -> Var:
+    """A 1-D symbolic input of ``size`` elements (an int, a name or None), given either as
+    ``size`` or as ``shape=(size,)``."""
+    if shape is not None:
+        if size is not None:
+            raise TypeError(f"vector {name!r}: give size or shape, not both")
+        size = shape
+    if isinstance(size, (tuple, list)):
+        if len(size) != 1:
+            raise ValueError(f"vector {name!r}: shape must have one dimension, got {size!r}")
+        (size,) = size
     return tensor(name, (size,), dtype)
 
 
 def matrix(name: str, shape=(None, None), dtype="float64") -> Var:
-    if len(tuple(shape)) != 2:
+    """A 2-D symbolic input; ``shape`` (positional or keyword) holds two sizes."""
+    if isinstance(shape, (str, int)) or len(tuple(shape)) != 2:
         raise ValueError(f"matrix {name!r}: shape must have two dimensions, got {shape!r}")
     return tensor(name, shape, dtype)
 

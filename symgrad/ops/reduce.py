@@ -14,7 +14,7 @@ import functools
 
 import numpy as np
 
-from ..ir.types import TensorType, float_dtype_for
+from ..ir.types import TensorType, as_dtype, float_dtype_for
 from .leaves import as_var
 from .registry import Expr, apply, defop
 from .shape import broadcast_like, expand_dims, normalize_axes, size_of
@@ -52,6 +52,18 @@ def expand_back(g, x, axis, keepdims):
     return expand_dims(g, axes_of(axis, x.ndim))
 
 
+def _with_dtype(name, x, dtype):
+    """``x`` prepared for a reduction computed in ``dtype`` (NumPy's ``dtype=`` keyword:
+    the accumulation, and so the result, is in that dtype)."""
+    from .shape import astype
+    dt = as_dtype(dtype)
+    if name == "mean" and dt.kind not in "fc":
+        return x, dt  # NumPy divides in floats, then casts to the integer dtype
+    # small integers: the reduction itself promotes to int64; the cast back wraps around
+    # as NumPy's accumulation in the small dtype does (sums and products modulo 2**bits)
+    return (x if x.dtype == dt else astype(x, dt)), dt
+
+
 def _reduction(name, vjp, dtype_rule=None, doc="", **kw):
     def infer(types, axis, keepdims):
         t = types[0]
@@ -66,12 +78,21 @@ def _reduction(name, vjp, dtype_rule=None, doc="", **kw):
 
     op = defop(name, infer=infer, emit=emit, vjp=vjp, doc=doc, **kw)
 
-    def fn(x, axis=None, keepdims=False):
+    def fn(x, axis=None, keepdims=False, **kwargs):
         x = as_var(x)
+        if set(kwargs) - {"dtype"} or (kwargs and name not in ("sum", "mean", "prod")):
+            raise TypeError(f"{name}() got unexpected keyword arguments {sorted(kwargs)}")
+        cast = None
+        if kwargs.get("dtype") is not None:
+            x, cast = _with_dtype(name, x, kwargs["dtype"])
         axes = normalize_axes(axis, x.ndim, name)
         if axes == tuple(range(x.ndim)):
             axes = None
-        return apply(op, [x], axis=axes, keepdims=bool(keepdims))
+        out = apply(op, [x], axis=axes, keepdims=bool(keepdims))
+        if cast is not None and out.dtype != cast:
+            from .shape import astype
+            out = astype(out, cast)
+        return out
     fn.__name__ = name
     fn.__qualname__ = name
     fn.__doc__ = doc
@@ -97,10 +118,14 @@ def _extremum_vjp(g, out, x, axis, keepdims):
     return [(expand_back(g, x, axis, keepdims) / count) * mask]
 
 
-SUM, sum = _reduction("sum", _sum_vjp, doc="Sum over ``axis`` (all axes by default).")
+_DTYPE_DOC = (" ``dtype=`` (keyword) computes it in that dtype, as NumPy's keyword: the "
+              "input is cast to it first.")
+SUM, sum = _reduction("sum", _sum_vjp, doc="Sum over ``axis`` (all axes by default)." +
+                      _DTYPE_DOC)
 SUM_FN = sum
 MEAN, mean = _reduction("mean", _mean_vjp, dtype_rule=float_dtype_for,
-                        doc="Arithmetic mean over ``axis`` (all axes by default).")
+                        doc="Arithmetic mean over ``axis`` (all axes by default)." +
+                        _DTYPE_DOC)
 MAX, max = _reduction("max", _extremum_vjp, dtype_rule=lambda d: d,
                       doc="Maximum over ``axis``; tied maxima share the gradient evenly.")
 MIN, min = _reduction("min", _extremum_vjp, dtype_rule=lambda d: d,
@@ -127,7 +152,8 @@ def _prod_vjp(g, out, x, axis, keepdims):
 PROD, prod = _reduction("prod", _prod_vjp, doc=(
     "Product over ``axis`` (all axes by default), as ``np.prod``.\n\n"
     "The gradient is the product of the other entries; it is exact also where entries "
-    "are zero (second derivatives are, except on slices with two or more zeros)."))
+    "are zero (second derivatives are, except on slices with two or more zeros)." +
+    _DTYPE_DOC))
 PROD_FN = prod
 
 

@@ -284,6 +284,14 @@ def expand_dims(x, axis):
     x = as_var(x)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     n = x.ndim + len(axes)
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"expand_dims: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -n <= a < n:
+            # NumPy's AxisError is both an IndexError and a ValueError
+            raise np.exceptions.AxisError(
+                f"expand_dims: axis {a} is out of bounds for the result's {n} dimensions "
+                f"({x!r} has ndim {x.ndim})")
     axes = tuple(sorted(int(a) % n for a in axes))
     if len(set(axes)) != len(axes):
         raise ValueError(f"expand_dims: repeated axis in {axis!r}")
@@ -457,29 +465,103 @@ def ones_like(x, dtype=None):
     return full_like(x, 1, dtype)
 
 
-def _arange_infer(types, dtype, length):
+def _arange_infer(types, dtype, length, **_):
     return TensorType(dtype, (length,))
 
 
-def _arange_emit(args, dtype, length):
-    n = args[0].text if args else str(length)
-    dt = "" if dtype == "int64" else f", dtype=np.{dtype}"
-    return Expr(f"np.arange({n}{dt})")
+def _arange_natural_dtype(start, step) -> np.dtype:
+    """The dtype ``np.arange`` picks for these bounds with an integer stop."""
+    return np.result_type(np.int64, *[np.asarray(v).dtype for v in (start, step)])
+
+
+def _arange_emit(args, dtype, length, start=0, step=1, stop=None):
+    n = args[0].text if args else repr(length if stop is None else stop)
+    if isinstance(start, int) and start == 0 and step == 1:
+        bounds = n
+    elif step == 1 and not isinstance(step, float):
+        bounds = f"{start!r}, {n}"
+    else:
+        bounds = f"{start!r}, {n}, {step!r}"
+    natural = _arange_natural_dtype(start, step)
+    if stop is not None:
+        natural = np.result_type(natural, np.asarray(stop).dtype)
+    dt = "" if dtype == natural.name else f", dtype=np.{dtype}"
+    return Expr(f"np.arange({bounds}{dt})")
 
 
 ARANGE = defop("arange", infer=_arange_infer, emit=_arange_emit, vjp=None, inline=True)
 
 
-def arange(n, dtype="int64"):
-    """``np.arange(n)``; ``n`` may be an int or a symbolic size such as ``x.shape[0]``."""
-    dt = as_dtype(dtype).name
-    if isinstance(n, Var):
-        if n.ndim != 0 or n.dtype.kind not in "iu":
-            raise TypeError(f"arange: n must be an integer scalar, got {n!r}")
-        return apply(ARANGE, [n], dtype=dt, length=dim_of(n))
-    if not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"arange: n must be a non-negative int or a size variable, got {n!r}")
-    return apply(ARANGE, [], dtype=dt, length=int(n))
+def _arange_number(v, what):
+    if isinstance(v, Var) and v.op.name == "constant" and v.ndim == 0:
+        v = v.value.item()
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"arange: {what} must be finite, got {v!r}")
+        return v
+    return None
+
+
+def arange(start, stop=None, step=None, dtype=None):
+    """Evenly spaced values in ``[start, stop)``, as ``np.arange``.
+
+    Parameters
+    ----------
+    start, stop, step : numbers
+        NumPy's conventions: ``arange(stop)``, ``arange(start, stop)`` or
+        ``arange(start, stop, step)`` (``start`` 0 and ``step`` 1 by default). ``stop`` may
+        also be a symbolic size such as ``x.shape[0]`` (an integer scalar variable); the
+        others must be Python numbers.
+    dtype : dtype, optional
+        The result's dtype; by default NumPy's (int64 for integer bounds, float64 when
+        any of them is a float).
+
+    Returns
+    -------
+    Var
+        A 1-D array; a constant for differentiation.
+    """
+    if stop is None:
+        start, stop = 0, start
+    if step is None:
+        step = 1
+    bounds = {}
+    for what, v in (("start", start), ("step", step)):
+        num = _arange_number(v, what)
+        if num is None:
+            raise TypeError(f"arange: {what} must be a Python number (only stop may be a "
+                            f"symbolic size), got {v!r}")
+        bounds[what] = num
+    start, step = bounds["start"], bounds["step"]
+    if step == 0:
+        raise ValueError("arange: step must not be zero")
+    extra = {} if isinstance(start, int) and start == 0 and step == 1 else {
+        "start": start, "step": step}
+    n = _arange_number(stop, "stop")
+    if n is None:
+        if not isinstance(stop, Var):
+            raise TypeError(f"arange: stop must be a number or a symbolic size such as "
+                            f"x.shape[0], got {stop!r}")
+        if stop.ndim != 0 or stop.dtype.kind not in "iu":
+            raise TypeError(f"arange: a symbolic stop must be an integer scalar, got {stop!r}")
+        dt = as_dtype(_arange_natural_dtype(start, step) if dtype is None else dtype).name
+        d = dim_of(stop)
+        if isinstance(d, int):
+            length = len(np.arange(start, d, step, dtype=dt))
+        else:  # a named size stays named only for np.arange(n)
+            length = d if not extra else None
+        return apply(ARANGE, [stop], dtype=dt, length=length, **extra)
+    with np.errstate(all="ignore"):
+        try:
+            value = np.arange(start, n, step, dtype=None if dtype is None else as_dtype(dtype))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"arange({start!r}, {n!r}, {step!r}): {exc}") from None
+    if not extra and isinstance(n, int):
+        return apply(ARANGE, [], dtype=value.dtype.name, length=len(value))
+    return apply(ARANGE, [], dtype=value.dtype.name, length=len(value), start=start,
+                 step=step, stop=n)
 
 
 def _full_infer(types, shape, value, dtype):
