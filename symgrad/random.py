@@ -67,9 +67,10 @@ class RandomStream:
     Notes
     -----
     The methods take NumPy ``Generator`` argument names. ``size`` is a tuple of ints and
-    symbolic sizes (``x.shape[0]``) or ``x.shape`` itself; None gives a scalar. The
-    distribution parameters are numbers or variables that broadcast to ``size``. Draws are
-    constants for differentiation.
+    symbolic sizes (``x.shape[0]``) or ``x.shape`` itself. The distribution parameters are
+    numbers or variables that broadcast to ``size``; with ``size=None`` the draw has the
+    broadcast shape of the parameters, as in NumPy (a scalar when all are numbers). Draws
+    are constants for differentiation.
     """
 
     def __init__(self, seed: int | None = None, name: str = "rng"):
@@ -100,17 +101,19 @@ class RandomStream:
         return node
 
     def uniform(self, low=0.0, high=1.0, size=None, dtype="float64") -> Var:
-        """Samples from the uniform distribution on [low, high), of shape ``size``."""
+        """Samples from the uniform distribution on [low, high), of shape ``size`` (by default
+        the broadcast shape of ``low`` and ``high``)."""
         return self._draw("random_uniform", {"low": low, "high": high}, size, dtype)
 
     def normal(self, loc=0.0, scale=1.0, size=None, dtype="float64") -> Var:
         """Samples from the normal distribution with mean ``loc`` and standard deviation
-        ``scale``, of shape ``size``."""
+        ``scale``, of shape ``size`` (by default the broadcast shape of ``loc`` and
+        ``scale``)."""
         return self._draw("random_normal", {"loc": loc, "scale": scale}, size, dtype)
 
     def bernoulli(self, p=0.5, size=None, dtype="float64") -> Var:
-        """1 with probability ``p`` and 0 otherwise, of shape ``size``, as ``dtype``
-        (float64 by default; ``dtype="bool"`` for a boolean mask)."""
+        """1 with probability ``p`` and 0 otherwise, of shape ``size`` (by default the shape
+        of ``p``), as ``dtype`` (float64 by default; ``dtype="bool"`` for a boolean mask)."""
         return self._draw("random_bernoulli", {"p": p}, size, dtype)
 
     def __repr__(self) -> str:

@@ -1,10 +1,14 @@
 """Conversion between symgrad graphs and SymPy expressions (elementwise and scalar graphs).
 
 ``to_sympy`` describes one element of an elementwise graph: every input or shared variable
-becomes a real SymPy ``Symbol`` named after it, each op contributes its ``OpDef.sympy``
-form, and broadcasting (explicit or implicit) disappears, since one element of a
-broadcast is the element itself. ``from_sympy`` goes the other way, building graph nodes
-with symgrad's NumPy-named functions. Both walks are iterative.
+becomes a SymPy ``Symbol`` named after it (with no assumptions unless ``real=True``), each
+op contributes its ``OpDef.sympy`` form, and broadcasting (explicit or implicit)
+disappears, since one element of a broadcast is the element itself. Booleans used as
+numbers (``(x > 0) * x``, the ReLU gradient) become ``Piecewise((1, cond), (0, True))``,
+and numbers used as booleans become ``Ne(v, 0)``, so the result is always a valid SymPy
+expression. ``from_sympy`` goes the other way, building graph nodes with symgrad's
+NumPy-named functions; it matches symbols by name, so assumptions never make a symbol
+silently unmapped. Both walks are iterative.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numbers
 import numpy as np
 import sympy
 from sympy.functions.elementary.piecewise import ExprCondPair
+from sympy.logic.boolalg import Boolean
 
 from . import ops
 from .ir.graph import toposort
@@ -27,6 +32,29 @@ __all__ = ["to_sympy", "from_sympy"]
 # ops that do not change any element (only shapes or the dtype), for elementwise graphs
 _TRANSPARENT = {"broadcast_to", "broadcast_like", "expand_dims", "squeeze", "stop_gradient",
                 "astype"}
+
+# ops whose inputs at these positions are truth values (every other input is a number)
+_BOOLEAN_INPUTS = {"logical_not": (0,), "logical_and": (0, 1), "logical_or": (0, 1),
+                   "logical_xor": (0, 1), "where": (0,)}
+
+
+def _is_truth(e) -> bool:
+    """Whether ``e`` is a SymPy truth value (a relation, And, true...) rather than a number.
+    Symbols are both and count as numbers here."""
+    return isinstance(e, Boolean) and not isinstance(e, sympy.Expr)
+
+
+def _recast(e, is_truth: bool, want_truth: bool):
+    """``e`` (a truth value when ``is_truth``) as a truth value or as a number: a truth
+    value ``c`` used as a number is 1 where it holds and 0 elsewhere, a number used as a
+    truth value holds where it is not zero (NumPy's rules)."""
+    if is_truth == want_truth:
+        return e
+    if want_truth:
+        return sympy.Ne(e, 0)
+    if e is sympy.true or e is sympy.false:
+        return sympy.Integer(1 if e is sympy.true else 0)
+    return sympy.Piecewise((sympy.Integer(1), e), (sympy.Integer(0), True))
 
 
 def _number(value):
@@ -56,7 +84,7 @@ def _uniform_value(v: Var):
     return None
 
 
-def to_sympy(expr, symbols=None):
+def to_sympy(expr, symbols=None, real=False):
     """The SymPy expression of one element of an elementwise or scalar graph.
 
     Parameters
@@ -68,11 +96,21 @@ def to_sympy(expr, symbols=None):
         elements equal.
     symbols : dict, optional
         ``{variable: sympy.Symbol}`` to use instead of the default symbols. By default an
-        input or shared variable becomes ``sympy.Symbol(name, real=True)``.
+        input or shared variable becomes ``sympy.Symbol(name)``, with no assumptions, so
+        that ``sympy.diff(e, sympy.Symbol(name))`` differentiates it (SymPy tells apart
+        symbols with different assumptions: a derivative with respect to the wrong one is
+        silently zero).
+    real : bool, optional
+        Make the default symbols ``sympy.Symbol(name, real=True)``, which gives simpler
+        derivatives (``diff(Abs(x), x)`` is ``sign(x)``); differentiate with respect to
+        those symbols then (``e.free_symbols``). ``from_sympy`` accepts either kind.
 
     Returns
     -------
-    sympy.Expr or list of sympy.Expr
+    sympy.Expr or sympy.Boolean or list of them
+        A number-valued graph gives a ``sympy.Expr`` (a boolean used as a number becomes
+        ``Piecewise((1, cond), (0, True))``); a boolean graph gives a SymPy truth value
+        (a relation, ``And``...).
 
     Raises
     ------
@@ -108,18 +146,23 @@ def to_sympy(expr, symbols=None):
                     raise ValueError(f"to_sympy: two different variables are named {name!r}; "
                                      "rename one or pass symbols={variable: Symbol}")
                 names[name] = n
-                done[n.id] = sympy.Symbol(name, real=True)
+                done[n.id] = sympy.Symbol(name, real=True) if real else sympy.Symbol(name)
             continue
+        # invariant: the value of a bool node is a truth value, of any other node a number
         args = [done[i.id] for i in n.inputs]
-        if n.op.name in _TRANSPARENT:
-            done[n.id] = args[0]
-        elif n.op.name in ("reshape", "reshape_like") and _one_element(n.inputs[0]):
-            done[n.id] = args[0]
+        if n.op.name in _TRANSPARENT or (n.op.name in ("reshape", "reshape_like")
+                                         and _one_element(n.inputs[0])):
+            value, is_truth = args[0], n.inputs[0].dtype == np.bool_  # astype may change it
         elif n.op.sympy is not None:
-            done[n.id] = n.op.sympy(*args, **n.params)
+            truth = _BOOLEAN_INPUTS.get(n.op.name, ())
+            args = [_recast(a, i.dtype == np.bool_, k in truth)
+                    for k, (a, i) in enumerate(zip(args, n.inputs))]
+            value = n.op.sympy(*args, **n.params)
+            is_truth = _is_truth(value)
         else:
             raise ValueError(f"to_sympy: op {n.op.name!r} ({describe(n)}) has no elementwise "
                              "SymPy form; to_sympy handles elementwise and scalar graphs")
+        done[n.id] = _recast(value, is_truth, n.dtype == np.bool_)
     out = [done[r.id] for r in roots]
     return type(expr)(out) if many else out[0]
 
@@ -237,10 +280,14 @@ def from_sympy(expr, mapping):
     expr : sympy.Expr
         Built from numbers, symbols, ``Add``, ``Mul``, ``Pow`` (``sqrt``), ``exp``,
         ``log``, ``sin``, ``cos``, ``tan``, ``tanh``, ``sinh``, ``cosh``, ``Abs``,
-        ``sign``, ``Max``, ``Min``, ``Piecewise``, relations (``<``, ``<=``, ``Eq``...)
+        ``sign``, ``Max``, ``Min``, ``Piecewise``,
+        ``Heaviside`` (from ``diff`` of ``Max``), relations (``<``, ``<=``, ``Eq``...)
         and ``And``/``Or``/``Not``/``Xor``.
     mapping : dict
-        ``{sympy.Symbol or symbol name: variable}`` for every free symbol.
+        ``{sympy.Symbol or symbol name: variable}`` for every free symbol. Symbols are
+        matched by name, whatever their assumptions: ``Symbol("x")`` and
+        ``Symbol("x", real=True)`` both find the variable given for either. A free symbol
+        of ``expr`` whose name is not in the mapping is an error (never a constant).
 
     Returns
     -------
@@ -268,7 +315,11 @@ def from_sympy(expr, mapping):
         if not isinstance(v, Var):
             raise TypeError(f"from_sympy: the mapping must map symbols to symgrad "
                             f"variables; {k!r} maps to {type(v).__name__}")
-        by_name[k.name if isinstance(k, sympy.Symbol) else str(k)] = v
+        name = k.name if isinstance(k, sympy.Symbol) else str(k)
+        if name in by_name and by_name[name] is not v:
+            raise ValueError(f"from_sympy: symbol {name!r} appears twice in the mapping, with "
+                             "two different variables (symbols are matched by name)")
+        by_name[name] = v
     unary = _unary_table()
     sub: dict = {}
     stack = [(expr, False)]
@@ -316,6 +367,11 @@ def _convert(e, sub, by_name, unary):
         return _fold(fn, [sub[a] for a in e.args])
     if isinstance(e, sympy.Piecewise):
         return _piecewise(e, sub)
+    if isinstance(e, sympy.Heaviside):
+        # 1 above zero, 0 below, its second argument (1/2 by default) at zero
+        x = _as_node(sub[e.args[0]])
+        at_zero = sub[e.args[1]] if len(e.args) > 1 else 0.5
+        return ops.where(x > 0, 1.0, ops.where(x < 0, 0.0, at_zero))
     if isinstance(e, sympy.core.relational.Relational):
         return _relational(e, sub[e.lhs], sub[e.rhs])
     if isinstance(e, (sympy.And, sympy.Or, sympy.Xor)):

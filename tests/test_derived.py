@@ -298,3 +298,54 @@ def test_jvp_does_not_build_zero_tangents():
         n.op.name == "constant" and n.value.size > 1 and not n.value.any())]
     assert zeros == []
     assert not any(n.op.name == "input" and n.name.startswith("u_") for n in nodes)
+
+
+def test_jacobian_of_structures_nests_like_jax():
+    x, w = sg.vector("x", 3), sg.scalar("w")
+    y1 = sg.tanh(x) * w  # (3,)
+    y2 = sg.sum(x ** 2) * w  # scalar
+    y3 = sg.exp(x[:2]) * x[1:]  # (2,): no w
+    xv, wv = RNG.normal(size=3), 0.7
+
+    def fd(f, at):
+        return fd_jacobian(f, np.asarray(at, float))
+
+    f_y = {
+        "y1": lambda x_, w_: np.tanh(x_) * w_, "y2": lambda x_, w_: np.sum(x_ ** 2) * w_,
+        "y3": lambda x_, w_: np.exp(x_[:2]) * x_[1:]}
+    want = {k: (fd(lambda a: g(a, wv), xv), fd(lambda b: g(xv, b), wv)) for k, g in f_y.items()}
+    # list of outputs, one wrt: a list of Jacobians (reverse and forward mode mixed)
+    J = sg.jacobian([y1, y2, y3], x)
+    assert isinstance(J, list) and [j.type.shape for j in J] == [(3, 3), (3,), (2, 3)]
+    got = sg.function([x, w], J)(xv, wv)
+    for g, k in zip(got, ["y1", "y2", "y3"]):
+        assert rel_err(g, want[k][0]) < 1e-8
+    # dict of outputs, tuple of wrt: {name: (dy/dx, dy/dw)}
+    J = sg.jacobian({"y1": y1, "y3": y3}, (x, w))
+    assert set(J) == {"y1", "y3"} and all(isinstance(v, tuple) for v in J.values())
+    assert J["y3"][1].type.shape == (2,)
+    names = [(k, i) for k in J for i in range(2)]
+    got = sg.function([x, w], [J[k][i] for k, i in names])(xv, wv)
+    for (k, i), g in zip(names, got):
+        assert rel_err(g, want[k][i]) < 1e-8, (k, i)
+    # one output, dict of wrt
+    J = sg.jacobian(y2, {"w": w, "x": x})
+    gw, gx = sg.function([x, w], [J["w"], J["x"]])(xv, wv)
+    assert rel_err(gw, want["y2"][1]) < 1e-8 and rel_err(gx, want["y2"][0]) < 1e-8
+    with pytest.raises(TypeError, match="list, a tuple or a dict"):
+        sg.jacobian({1, 2}, x)
+    with pytest.raises(TypeError, match="expected variables"):
+        sg.jacobian(y1, [x, "w"])
+
+
+def test_jacobian_hessian_of_unknown_sizes_say_how_to_fix_it():
+    x = sg.vector("x")  # shape (None,)
+    # a scalar output needs no static size: its Jacobian is the gradient
+    g = sg.function([x], sg.jacobian(sg.sum(sg.sin(x)), x))(np.array([0.0, 1.0]))
+    assert np.allclose(g, np.cos([0.0, 1.0]), rtol=1e-14)
+    for build in [lambda: sg.jacobian(sg.exp(x), x), lambda: sg.hessian(sg.sum(x ** 3), x)]:
+        with pytest.raises(ValueError, match=r"sg\.vector\(\"x\", 3\)") as err:
+            build()
+        assert "'x'" in str(err.value) and "[?]" in str(err.value)
+    with pytest.raises(ValueError, match=r"sg\.hvp"):
+        sg.hessian(sg.sum(x ** 3), x)

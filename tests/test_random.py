@@ -168,3 +168,34 @@ def test_dropout_float32_and_gradient_through_mask():
     assert yv.dtype == gv.dtype == np.float32
     # d/dx sum(3 * x * mask / keep) = 3 * mask / keep: same units as the forward mask
     np.testing.assert_array_equal(gv, 3.0 * yv)
+
+
+def test_size_none_uses_the_broadcast_shape_of_the_parameters():
+    # NumPy's Generator: size=None draws one value per element of the broadcast parameters
+    def gen(draw, call):
+        return np.random.default_rng(np.random.SeedSequence(11, spawn_key=(draw, call)))
+
+    rng = sg.random.RandomStream(11)
+    loc = sg.vector("loc")  # unknown size
+    p = sg.matrix("p", shape=("n", 3))
+    hi = sg.matrix("hi", shape=(2, 1))
+    z = rng.normal(loc=loc)
+    b = rng.bernoulli(p=p)
+    u = rng.uniform(low=loc, high=hi)  # (2, 1) with (None,): broadcast (2, None)
+    s = rng.normal(loc=2.0)  # no variable parameter: a scalar, as in NumPy
+    assert b.type.shape == ("n", 3) and u.type.shape[0] == 2 and s.type.shape == ()
+    f = sg.function([loc, p, hi], [z, b, u, s])
+    lv, pv, hv = np.array([1.0, -1.0, 5.0, 0.0]), np.full((5, 3), 0.5), np.array([[6.0], [7.0]])
+    for call in range(2):
+        zv, bv, uv, sv = f(lv, pv, hv)
+        np.testing.assert_array_equal(zv, gen(0, call).normal(lv, 1.0))
+        np.testing.assert_array_equal(bv, (gen(1, call).random((5, 3)) < pv).astype(float))
+        np.testing.assert_array_equal(uv, gen(2, call).uniform(lv, hv))
+        assert uv.shape == (2, 4) and sv.shape == ()
+    # two parameters of unknown sizes: the larger one wins where the other is 1, like NumPy
+    a, c = sg.vector("a"), sg.vector("c")
+    g = sg.function([a, c], rng.normal(a, c))
+    assert g(np.zeros(1), np.full(3, 1e-9)).shape == (3,)
+    assert g(np.zeros(4), np.full(1, 1e-9)).shape == (4,)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        rng.normal(sg.vector("v", 4), sg.vector("w", 3))

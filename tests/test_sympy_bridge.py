@@ -17,7 +17,7 @@ def close(a, b, rtol=1e-12):
 def test_to_sympy_forms_and_scalar_broadcast():
     x = sg.scalar("x")
     v = sg.vector("v", 3)
-    X, V = sympy.Symbol("x", real=True), sympy.Symbol("v", real=True)
+    X, V = sympy.Symbol("x"), sympy.Symbol("v")  # plain symbols by default
     assert sg.to_sympy(sg.tanh(x) * 2 + 1) == 2 * sympy.tanh(X) + 1
     assert sg.to_sympy(x + v) == X + V  # broadcasting is implicit per element
     assert sg.to_sympy(sg.broadcast_to(x, (3,)) * v) == X * V
@@ -49,8 +49,9 @@ UNARY = ["exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "softplus
 def test_elementwise_forms_and_gradients_agree_with_sympy(name):
     x = sg.vector("x", 5)
     y = getattr(sg, name)(x)
-    e = sg.to_sympy(y)
-    X = sympy.Symbol("x", real=True)
+    real = name == "abs"  # SymPy differentiates Abs of a plain (complex) symbol as re/im
+    e = sg.to_sympy(y, real=real)
+    X = sympy.Symbol("x", real=True) if real else sympy.Symbol("x")
     xv = RNG.uniform(0.2, 1.3, size=5)  # inside every domain, away from kinks
     value = sympy.lambdify(X, e, "numpy")(xv)
     deriv = sympy.lambdify(X, sympy.diff(e, X), "numpy")(xv)
@@ -97,7 +98,7 @@ def test_round_trips():
     # sympy -> symgrad -> sympy gives back the same expression
     for e in EXPRESSIONS[:4]:
         xs, ts = sg.scalar("s"), sg.scalar("t")
-        again = sg.to_sympy(sg.from_sympy(e, {s: xs, t: ts}))
+        again = sg.to_sympy(sg.from_sympy(e, {s: xs, t: ts}), real=True)
         assert sympy.simplify(again - e) == 0
 
 
@@ -123,3 +124,53 @@ def test_relations_and_logic():
     xv = np.array([0.5, 0.5, 2.0, -3.0])
     yv = np.array([1.0, 2.0, 2.0, 5.0])
     assert sg.function([x, y], v)(xv, yv).tolist() == [0.5, 0.0, -2.0, 3.0]
+
+
+def _sympy_values(e, sym, points):
+    return np.array([float(e.subs(sym, p)) for p in points])
+
+
+def test_booleans_used_as_numbers_become_piecewise():
+    a = sg.scalar("a")
+    A = sympy.Symbol("a")
+    points = [-2.0, -0.5, 0.0, 0.3, 1.7]
+    cases = [sg.grad(sg.relu(a), a), (a > 0) * a, (a >= 1) + (a < 0) * 2.0,
+             sg.astype(a < 0.5, "float64"), sg.where(a > 0, a, 0.0) * (a <= 1)]
+    for y in cases:
+        e = sg.to_sympy(y)
+        assert isinstance(e, sympy.Expr)  # a valid expression, not a crash or a Boolean
+        f = sg.function([a], y)
+        got = np.array([float(f(p)) for p in points])
+        assert close(got, _sympy_values(e, A, points)), (y, e)
+    assert sg.to_sympy((a > 0) * a) == sympy.Piecewise((1, A > 0), (0, True)) * A
+    # a boolean result stays a SymPy Boolean; numbers used as booleans become "!= 0"
+    assert sg.to_sympy(a > 0) == (A > 0)
+    assert sg.to_sympy(sg.logical_and(a, a > 1)) == sympy.And(sympy.Ne(A, 0), A > 1)
+    # back through from_sympy: same values, and the ReLU gradient compiles from SymPy's diff
+    d = sympy.diff(sg.to_sympy(sg.relu(a)), A)  # Heaviside(a)
+    g = sg.function([a], sg.from_sympy(d, {A: a}))
+    assert [float(g(p)) for p in points] == [0.0, 0.0, 0.5, 1.0, 1.0]
+    back = sg.function([a], sg.from_sympy(sg.to_sympy(cases[2]), {A: a}))
+    assert close([float(back(p)) for p in points], [2.0, 2.0, 0.0, 0.0, 1.0])
+
+
+def test_round_trip_through_sympy_diff_with_plain_symbols():
+    a = sg.scalar("a")
+    A = sympy.Symbol("a")  # no assumptions, as a user would write it
+    e = sg.to_sympy(sg.exp(a) * a)
+    assert e.free_symbols == {A}
+    d = sympy.diff(e, A)
+    assert d != 0
+    f = sg.function([a], sg.from_sympy(d, {A: a}))
+    assert close(f(0.7), np.exp(0.7) * 1.7)
+    # real=True asks for real symbols (nicer derivatives of abs); from_sympy matches by name
+    R = sympy.Symbol("a", real=True)
+    er = sg.to_sympy(sg.abs(a), real=True)
+    assert er == sympy.Abs(R) and sympy.diff(er, R) == sympy.sign(R)
+    h = sg.function([a], sg.from_sympy(sympy.diff(er, R), {A: a}))
+    assert float(h(-3.0)) == -1.0
+    # a free symbol with no variable is an error naming it, never a silent constant
+    with pytest.raises(ValueError, match="symbol 'b'"):
+        sg.from_sympy(sympy.diff(e, A) + sympy.Symbol("b"), {A: a})
+    with pytest.raises(ValueError, match="'a'.*two different"):
+        sg.from_sympy(e, {A: a, R: sg.scalar("a2")})

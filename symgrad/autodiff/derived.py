@@ -41,25 +41,61 @@ def _move_leading_to_back(v: Var) -> Var:
     return v.transpose(axes) if v.ndim > 1 else v
 
 
+def _static_hint(v: Var) -> str:
+    """How to declare ``v`` (or, for a computed value, its inputs) with a static shape."""
+    if not (v.op.leaf and v.name):
+        return ("declare the inputs it is computed from with static sizes (ints), e.g. "
+                'sg.vector("x", 3) instead of sg.vector("x")')
+    shape = tuple(d if isinstance(d, int) else 3 for d in v.type.shape)
+    if v.ndim == 1:
+        decl = f"sg.vector({v.name!r}, {shape[0]})"
+    elif v.ndim == 2:
+        decl = f"sg.matrix({v.name!r}, {shape})"
+    else:
+        decl = f"sg.tensor({v.name!r}, {shape})"
+    return f"declare it with a static shape (ints), e.g. {decl}".replace("'", '"')
+
+
+def _flatten_arg(obj, what: str, allow_arrays: bool = False):
+    """``flatten`` with the argument named in its errors."""
+    try:
+        return flatten(obj, allow_arrays=allow_arrays)
+    except TypeError as err:
+        raise TypeError(f"jacobian: {what} must be a variable or a list, a tuple or a dict "
+                        f"of variables ({err})") from None
+
+
 def jacobian(y, x):
     """The Jacobian of ``y`` with respect to ``x``, of shape ``y.shape + x.shape``.
 
-    Built row by row in reverse mode (one VJP per element of ``y``) or column by column in
-    forward mode (one JVP per element of ``x``), whichever needs fewer passes. At least
-    one of ``y`` and ``x`` needs a fully static shape (ints): the number of passes is fixed
-    while the graph is built.
+    Built row by row in reverse mode (one VJP per element of ``y``, giving the rows for
+    every ``x`` at once) or column by column in forward mode (one JVP per element of
+    ``x``, for every ``y`` at once), whichever needs fewer passes. The number of passes is
+    fixed while the graph is built, so each pair needs a static shape (ints) on ``y`` or
+    on ``x``; a scalar ``y`` needs neither (its Jacobian is its gradient).
 
     Parameters
     ----------
-    y : Var
-        A float expression of any shape.
-    x : Var
-        A float variable.
+    y : Var or list, tuple or dict of Var
+        Float expressions of any shape.
+    x : Var or list, tuple or dict of Var
+        Float variables.
 
     Returns
     -------
-    Var
-        ``J`` with ``J[i..., j...] = d y[i...] / d x[j...]``.
+    Var or nested structure of Var
+        ``J`` with ``J[i..., j...] = d y[i...] / d x[j...]``. Like JAX's ``jacobian``, the
+        structure of ``y`` holds, for each output, the structure of ``x`` of Jacobians:
+        ``jacobian([y1, y2], (a, b))`` is ``[(dy1/da, dy1/db), (dy2/da, dy2/db)]``.
+
+    Raises
+    ------
+    TypeError
+        For a ``y`` or ``x`` that is not a variable or a list, tuple or dict of them, or
+        for non-float ones.
+    ValueError
+        When neither ``y`` nor ``x`` of a pair has a static shape; the message says which
+        variable to declare with static sizes.
 
     Examples
     --------
@@ -68,41 +104,77 @@ def jacobian(y, x):
     >>> J = sg.jacobian(x * x[::-1], x)
     >>> sg.function([x], J)(np.array([2.0, 3.0])).tolist()
     [[3.0, 2.0], [3.0, 2.0]]
+    >>> da, db = sg.jacobian(x[0] * x[1], [x, x[0]])
+    >>> sg.function([x], [da, db])(np.array([2.0, 3.0]))[0].tolist()
+    [3.0, 2.0]
     """
-    y = as_var(y)
-    if not isinstance(x, Var):
-        raise TypeError(f"jacobian: x must be a single symgrad variable, got {type(x).__name__}")
-    _check_wrt(x, "jacobian")
-    if not y.type.is_float:
-        raise TypeError(f"jacobian: y {describe(y)} is not a float variable")
-    m, n = _static_size(y), _static_size(x)
-    if m is None and n is None:
-        raise ValueError(f"jacobian: y {describe(y)} and x {describe(x)} both have named or "
-                         "unknown sizes; the Jacobian needs at least one of them static "
-                         f"(y has shape {format_shape(y.type.shape)}, x has shape "
-                         f"{format_shape(x.type.shape)})")
+    ys, y_tree = _flatten_arg(y, "y", allow_arrays=True)
+    ys = [as_var(v) for v in ys]
+    xs, x_tree = _flatten_arg(x, "x")
+    for w in xs:
+        _check_wrt(w, "jacobian")
+    for v in ys:
+        if not v.type.is_float:
+            raise TypeError(f"jacobian: y {describe(v)} is not a float variable")
+    n_all = [_static_size(w) for w in xs]
+    n_total = None if None in n_all else sum(n_all)
+    rows: list[list] = [[None] * len(xs) for _ in ys]
+    forward = []  # indices of the outputs built column by column
+    for i, v in enumerate(ys):
+        m = _static_size(v)
+        if m is not None and (n_total is None or m <= n_total):
+            rows[i] = _reverse_rows(v, xs, m)
+        else:
+            forward.append(i)
+    for j, (w, n) in enumerate(zip(xs, n_all)):
+        if not forward:
+            break
+        if n is None:
+            v = ys[forward[0]]
+            raise ValueError(
+                f"jacobian: neither y {describe(v)} nor x {describe(w)} has a static shape, "
+                "and the Jacobian needs one of them to fix its number of passes "
+                f"while the graph is built: for x, {_static_hint(w)}; for y, "
+                f"{_static_hint(v)} (a scalar y needs no static size)")
+        for i, J in zip(forward, _forward_columns([ys[k] for k in forward], w, n)):
+            rows[i][j] = J
+    return unflatten(y_tree, [unflatten(x_tree, r) for r in rows])
+
+
+def _reverse_rows(y: Var, xs: list, m: int) -> list:
+    """The Jacobians of ``y`` (``m`` elements) for every ``x``, one VJP per element."""
     if y.ndim == 0:
-        return grad(y, x)
-    if m is not None and (n is None or m <= n):
-        rows = [backprop([y], [_one_hot(y, i)], [x])[0] for i in range(m)]
-        if m == 1:
-            return reshape(rows[0], tuple(y.shape) + tuple(x.shape))
-        return reshape(stack(rows, axis=0), tuple(y.shape) + tuple(x.shape))
-    cols = []
+        return backprop([y], [constant(np.ones((), y.dtype))], xs)
+    per_elem = [backprop([y], [_one_hot(y, i)], xs) for i in range(m)]
+    out = []
+    for j, x in enumerate(xs):
+        r = per_elem[0][j] if m == 1 else stack([p[j] for p in per_elem], axis=0)
+        out.append(reshape(r, tuple(y.shape) + tuple(x.shape)))
+    return out
+
+
+def _forward_columns(ys: list, x: Var, n: int) -> list:
+    """The Jacobians of every ``y`` for ``x`` (``n`` elements), one JVP per element."""
+    cols = [[] for _ in ys]
     for j in range(n):
-        (t,) = forward_tangents([y], [x], [_one_hot(x, j)])
-        cols.append(_zeros(y) if t is None else t)
-    if x.ndim == 0:
-        return cols[0]
-    stacked = _move_leading_to_back(stack(cols, axis=0))  # y.shape + (n,)
-    return reshape(stacked, tuple(y.shape) + tuple(x.shape))
+        ts = forward_tangents(ys, [x], [_one_hot(x, j)])
+        for c, t, y in zip(cols, ts, ys):
+            c.append(_zeros(y) if t is None else t)
+    out = []
+    for c, y in zip(cols, ys):
+        if x.ndim == 0:
+            out.append(c[0])
+            continue
+        stacked = _move_leading_to_back(stack(c, axis=0))  # y.shape + (n,)
+        out.append(reshape(stacked, tuple(y.shape) + tuple(x.shape)))
+    return out
 
 
 def hessian(cost, x):
     """The Hessian of the scalar ``cost`` with respect to ``x``: shape ``x.shape * 2``.
 
     ``x`` needs a fully static shape (one reverse pass per element of ``x`` over the
-    gradient graph).
+    gradient graph); for other shapes, ``sg.hvp`` gives Hessian-vector products.
 
     Parameters
     ----------
@@ -115,6 +187,11 @@ def hessian(cost, x):
     -------
     Var
         ``H[i..., j...] = d^2 cost / d x[i...] d x[j...]``.
+
+    Raises
+    ------
+    ValueError
+        When ``x`` has named or unknown sizes; the message says how to declare it.
 
     Examples
     --------
@@ -129,7 +206,8 @@ def hessian(cost, x):
     _check_wrt(x, "hessian")
     if _static_size(x) is None:
         raise ValueError(f"hessian: x {describe(x)} has shape {format_shape(x.type.shape)}; "
-                         "a Hessian needs a static shape (ints only). Use sg.hvp for "
+                         "a Hessian needs a static shape to fix its number of rows while the "
+                         f"graph is built: {_static_hint(x)}. Use sg.hvp for "
                          "Hessian-vector products at any shape")
     return jacobian(grad(cost, x), x)
 

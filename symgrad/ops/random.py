@@ -17,7 +17,8 @@ the same seed gives the same run, with nothing but NumPy (a standalone module wr
 Random ops are ``random=True`` (CSE never merges two of them) and have no VJP: a draw is a
 constant for differentiation. The distribution parameters are Python numbers (written in
 the source) or variables that broadcast to ``size``; ``size`` may hold symbolic sizes such
-as ``x.shape[0]``.
+as ``x.shape[0]``. Without ``size`` a draw has the broadcast shape of its parameters, as
+with NumPy's ``Generator`` (symbolic sizes where the parameters' sizes are not static).
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ import numbers
 import numpy as np
 
 from ..ir.node import Var
-from ..ir.types import ShapeError, TensorType, as_dtype, broadcast_shapes, format_shape
+from ..ir.types import (ShapeError, TensorType, as_dtype, broadcast_shapes, dims_equal,
+                        format_shape)
+from .elementwise import maximum
 from .leaves import as_var
 from .registry import PREC_BITOR, Expr, apply, defop
-from .shape import _shape_template, _template_dims, _template_text
+from .shape import _shape_template, _template_dims, _template_text, dim_of
 
 # name of the op -> (short name, NumPy Generator method, its argument names)
 DISTRIBUTIONS = {
@@ -113,6 +116,37 @@ def _param(value, name: str, where: str):
                     f"{type(value).__name__}")
 
 
+def _broadcast_size(params: dict, where: str) -> tuple:
+    """NumPy's ``size=None``: the broadcast shape of the variable parameters ``{name: Var}``,
+    ints where static and symbolic sizes (``v.shape[k]``) elsewhere."""
+    if not params:
+        return ()
+    try:
+        merged, _ = broadcast_shapes(*[v.type.shape for v in params.values()])
+    except ShapeError as err:
+        listing = ", ".join(f"{n} of shape {format_shape(v.type.shape)}"
+                            for n, v in params.items())
+        raise ShapeError(f"{where}: the parameters ({listing}) do not broadcast together "
+                         f"({err})") from None
+    size = []
+    for axis, dim in enumerate(merged):
+        if isinstance(dim, int):
+            size.append(dim)
+            continue
+        # every parameter whose size here may differ from 1 could set the size
+        sizes = [v.shape[k] for v in params.values()
+                 for k in [axis - (len(merged) - v.ndim)] if k >= 0 and v.type.shape[k] != 1]
+        same = [d for d in sizes if isinstance(dim, str) and dims_equal(dim_of(d), dim)]
+        if same or len(sizes) == 1:
+            size.append((same or sizes)[0])
+        else:  # sizes that must agree or be 1 when drawing: their maximum is the broadcast
+            acc = sizes[0]
+            for d in sizes[1:]:
+                acc = maximum(acc, d)
+            size.append(acc)
+    return tuple(size)
+
+
 def random_draw(opname: str, state: Var, seed: int, draw: int, args: dict, size,
                 dtype) -> Var:
     """Build a random node (used by ``RandomStream``; see the module docstring)."""
@@ -120,17 +154,18 @@ def random_draw(opname: str, state: Var, seed: int, draw: int, args: dict, size,
     dtype = as_dtype(dtype)
     if opname != "random_bernoulli" and dtype.kind != "f":
         raise TypeError(f"{where}: dtype must be a float type, got {dtype}")
-    if size is None:
-        size = ()
-    template, size_vars = _shape_template(size, where)
-    params, var_inputs = [], []
+    params, var_inputs, by_name = [], [], {}
     for name in DISTRIBUTIONS[opname][2]:
         value = _param(args[name], name, where)
         if isinstance(value, Var):
             params.append(("$", len(var_inputs)))
             var_inputs.append(value)
+            by_name[name] = value
         else:
             params.append(value)
+    if size is None:
+        size = _broadcast_size(by_name, where)
+    template, size_vars = _shape_template(size, where)
     return apply(RANDOM_OPS[opname], [state] + var_inputs + size_vars, seed=int(seed),
                  draw=int(draw), size=template, params=tuple(params), dtype=dtype.name)
 
