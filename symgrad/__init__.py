@@ -24,6 +24,7 @@ from .ops import (abs, add, amax, amin, arange, astype, broadcast_to, clip, cons
 from .ops.registry import REGISTRY, Expr, OpDef, defop
 from . import optim, random  # noqa: E402 - after the ops: `random` is not ops.random
 from .printing import debugprint, render, to_dot, to_networkx
+from .rewrite import optimize
 from .sympy_bridge import from_sympy, to_sympy
 from .testing import check_grad
 
@@ -31,7 +32,7 @@ __all__ = [
     "__version__", "nn", "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
     "check_grad", "to_sympy", "from_sympy", "function", "Function", "MissingInputError",
     "Var", "SharedVariable", "TensorType", "ShapeError", "defop", "OpDef", "Expr", "REGISTRY",
-    "debugprint", "to_dot", "to_networkx", "render",
+    "debugprint", "to_dot", "to_networkx", "render", "optimize",
     "tensor", "scalar", "vector", "matrix", "constant", "shared",
     "abs", "add", "amax", "amin", "arange", "astype", "broadcast_to", "clip", "cos", "divide",
     "equal", "exp", "expand_dims", "expm1", "greater", "greater_equal", "leaky_relu", "less",
@@ -42,5 +43,6 @@ __all__ = [
     "subtract", "sum", "tan", "tanh", "transpose", "where", "zeros_like",
     "argmax", "argmin", "concatenate", "cumsum", "dot", "einsum", "flatten", "floor_divide",
     "full", "one_hot", "ones", "outer", "prod", "ravel", "stack", "std", "tensordot", "var",
-    "zeros",
+    "zeros", "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "remainder", "mod",
+    "floor", "ceil",
 ]

@@ -7,15 +7,18 @@ that everything is finite, and only then assign the new shared values.
 
 from __future__ import annotations
 
+import keyword
 import threading
 import numpy as np
 
 from .autodiff.structure import flatten, unflatten
 from .codegen import generate, load
+from .codegen.naming import RESERVED
 from .ir.graph import Graph, toposort
 from .ir.node import SharedVariable, Var
 from .ir.types import format_shape
 from .ops import astype
+from .ops.checks import ensure_shape
 from .ops.leaves import as_var
 from .ops.registry import describe
 from .rewrite import optimize as run_passes
@@ -123,8 +126,10 @@ class Function:
             if v.id in seen:
                 raise ValueError(f"function: input {describe(v)} is listed twice")
             seen.add(v.id)
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(f"function: name must be a Python identifier, got {name!r}")
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) \
+                or name in RESERVED or name.startswith("_"):
+            raise ValueError(f"function: name must be a Python identifier that is not a "
+                             f"keyword, a builtin, 'np' or private (no leading _), got {name!r}")
         self.name = name
         self.check_finite = bool(check_finite)
         self.optimize = bool(optimize)
@@ -163,6 +168,9 @@ class Function:
                     raise TypeError(f"function: the update of {describe(target)} is "
                                     f"{value.dtype}, which cannot be cast to {target.dtype}")
                 value = astype(value, target.dtype)
+            # a value whose shape is not provably the target's is checked before any write
+            value = ensure_shape(value, target.type.shape,
+                                 f"the update of shared variable {target.name!r}")
             self.updates.append((target, value))
 
         roots = self.outputs + [v for _, v in self.updates]

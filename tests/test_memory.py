@@ -64,7 +64,7 @@ def test_updates_are_in_place_and_outputs_never_alias():
     (gW,) = sg.grad(loss, [W])
     f = sg.function([x], [h, loss, gW * 1.0], updates={W: W - 0.01 * gW})
     assert "out=W)" in f.source                      # written into the shared array
-    arr = W.value
+    arr = W.get_value(borrow=True)
     xb = np.ones((4, 3))
     outs = []
     for _ in range(3):
@@ -74,7 +74,7 @@ def test_updates_are_in_place_and_outputs_never_alias():
         np.testing.assert_allclose(res[0], expect_h)
         np.testing.assert_allclose(res[2], 2 * xb.T @ expect_h)
         np.testing.assert_allclose(W.value, before - 0.01 * 2 * xb.T @ expect_h)
-        assert W.value is arr                         # same array, updated in place
+        assert W.get_value(borrow=True) is arr        # same array, updated in place
         for o in res:
             assert not np.shares_memory(o, W.value)
         outs.append(res)

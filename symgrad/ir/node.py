@@ -178,11 +178,13 @@ class Var:
     def __le__(self, o): return _ops().less_equal(self, o)
     def __gt__(self, o): return _ops().greater(self, o)
     def __ge__(self, o): return _ops().greater_equal(self, o)
-    def __and__(self, o): return _ops().logical_and(self, o)
-    def __rand__(self, o): return _ops().logical_and(o, self)
-    def __or__(self, o): return _ops().logical_or(self, o)
-    def __ror__(self, o): return _ops().logical_or(o, self)
-    def __invert__(self): return _ops().logical_not(self)
+    def __and__(self, o): return _ops().bitwise_and(self, o)
+    def __rand__(self, o): return _ops().bitwise_and(o, self)
+    def __or__(self, o): return _ops().bitwise_or(self, o)
+    def __ror__(self, o): return _ops().bitwise_or(o, self)
+    def __xor__(self, o): return _ops().bitwise_xor(self, o)
+    def __rxor__(self, o): return _ops().bitwise_xor(o, self)
+    def __invert__(self): return _ops().invert(self)
     __hash__ = object.__hash__
 
     def __eq__(self, other):  # identity, so that variables can be dict keys
@@ -242,7 +244,10 @@ class SharedVariable(Var):
 
     @property
     def value(self) -> np.ndarray:
-        return self._value
+        """A copy of the current value (compiled functions update the array itself in
+        place, so a reference would change under you; ``get_value(borrow=True)`` gives
+        that reference). Assigning checks shape and dtype, and stores a copy."""
+        return self._value.copy()
 
     @value.setter
     def value(self, new):
@@ -261,8 +266,10 @@ class SharedVariable(Var):
             arr = np.array(arr, copy=True)
         self._value = arr
 
-    def get_value(self) -> np.ndarray:
-        return self._value
+    def get_value(self, borrow: bool = False) -> np.ndarray:
+        """The current value: a copy, or with ``borrow=True`` the array itself, which
+        every call of a compiled function that updates this variable overwrites."""
+        return self._value if borrow else self._value.copy()
 
     def set_value(self, new) -> None:
         self.value = new

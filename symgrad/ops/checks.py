@@ -1,0 +1,45 @@
+"""Run-time checks that are ops, so that they run where the schedule puts them.
+
+``ensure_shape(x, shape, what)`` is ``x`` itself, after checking at run time that its
+shape is ``shape``; its type then has that static shape. ``sg.function`` puts it on every
+update value whose shape is not provably the shared variable's, so that a wrong shape is
+an error (naming the shared variable) before any shared array is written, never a
+half-applied update or a shared value that silently changes shape.
+"""
+
+from __future__ import annotations
+
+from ..ir.types import ShapeError, TensorType, format_shape
+from .registry import Expr, apply, defop
+
+ENSURE_SHAPE_HELPER = '''def _ensure_shape(x, shape, what):
+    """`x` itself, once its shape is checked (a wrong shape is an error, not a broadcast)."""
+    if x.shape != shape:
+        raise ValueError(f"{what}: expected shape {shape}, got {x.shape}")
+    return x'''
+
+
+def _infer(types, shape, what):
+    (t,) = types
+    if t.ndim != len(shape) or any(isinstance(d, int) and d != s for d, s in zip(t.shape,
+                                                                                   shape)):
+        raise ShapeError(f"{what}: shape {format_shape(t.shape)} can never be "
+                         f"{format_shape(shape)}")
+    return TensorType(t.dtype, tuple(shape))
+
+
+ENSURE_SHAPE = defop(
+    "ensure_shape", infer=_infer,
+    emit=lambda a, shape, what: Expr(f"_ensure_shape({a[0].text}, {tuple(shape)!r}, "
+                                     f"{what!r})"),
+    vjp=lambda g, out, x, shape, what: [g], inline=False, helpers=(ENSURE_SHAPE_HELPER,),
+    shape_only=(), short="checked")
+
+
+def ensure_shape(x, shape, what: str):
+    """``x``, checked at run time to have the static ``shape`` (``what`` names it in the
+    error)."""
+    shape = tuple(int(d) for d in shape)
+    if x.type.shape == shape:
+        return x
+    return apply(ENSURE_SHAPE, [x], shape=shape, what=str(what))
