@@ -16,7 +16,9 @@ rounding of a reassociated product):
     ``p[rows, y] -= 1`` instead of an array of zeros, a scatter and an add.
 ``relu_mask``
     ``x > 0`` next to ``relu(x)`` becomes ``relu(x) > 0`` (equal, NaN included), so the
-    pre-activation ``x`` dies at the ReLU and its buffer can be reused in place.
+    pre-activation ``x`` dies at the ReLU and its buffer can be reused in place; where
+    the mask only multiplies, it becomes ``sign(relu(x))``: the same 0/1 values, already
+    float, so the multiply needs no cast from bool (NaN inputs give NaN rather than 0).
 """
 
 from __future__ import annotations
@@ -204,6 +206,7 @@ def _rebuild_chain(order, replace, remap_new=True):
 
 def relu_mask(graph: Graph) -> tuple[Graph, int]:
     order = graph.nodes
+    users = clients(order)
     relu_of = {n.inputs[0].id: n for n in order if n.op.name == "relu"}
     replace: dict[int, Var] = {}
     for n in order:
@@ -213,7 +216,12 @@ def relu_mask(graph: Graph) -> tuple[Graph, int]:
         r = relu_of.get(x.id)
         if r is None or not _is_zero(zero) or zero.ndim != 0:
             continue
-        c = apply(n.op, [r, zero])
+        if r.type.is_float and all(u.op.name == "multiply" for u in users.get(n.id, ())):
+            # relu(x) >= 0, so sign(relu(x)) is the 0/1 mask itself, already float: the
+            # multiply then needs no cast from bool (and NumPy no scratch buffer for it)
+            c = apply(get_op("sign"), [r])
+        else:
+            c = apply(n.op, [r, zero])
         c.tag, c.name = n.tag, n.name
         replace[n.id] = c
     if not replace:

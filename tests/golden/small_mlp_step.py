@@ -27,7 +27,7 @@ def _workspace(batch):
         np.empty((batch, 1), np.float32),  # _buf6
         np.empty((batch,), np.float32),  # _buf7
         np.empty((batch, 8), np.float32),  # _buf8
-        np.empty((batch, 8), np.bool_),  # _buf9
+        np.empty((batch, 8), np.float32),  # _buf9
         np.empty((4, 8), np.float32),  # _buf10
         np.empty((8,), np.float32),  # _buf11
         np.ones((batch,), np.float32),  # _ones1
@@ -69,8 +69,8 @@ def train_step(x, y, lr, W1, b1, W2, b2, _ws):
     mul1 = np.multiply(div2, exp1, out=exp1)    # [batch, 3]  vjp of exp
     d_logits = _index_add(mul1, np.s_[arange1, y], -div1, out=mul1)  # [batch, 3]  fan-out sum (logits)
     d_h1 = np.dot(d_logits, W2.T, out=_buf8)    # [batch, 8]  vjp of matmul
-    greater1 = np.greater(h1, 0.0, out=_buf9)   # [batch, 8]  vjp of relu (h1)
-    mul2 = np.multiply(d_h1, greater1, out=d_h1)  # [batch, 8]  vjp of relu (h1)
+    sign1 = np.sign(h1, out=_buf9)              # [batch, 8]  vjp of relu (h1)
+    mul2 = np.multiply(d_h1, sign1, out=d_h1)   # [batch, 8]  vjp of relu (h1)
     d_W1 = np.dot(x.T, mul2, out=_buf10)        # [4, 8]  vjp of matmul
     d_b1 = np.dot(_ones1, mul2, out=_buf11)     # [8]  vjp of add
     d_W2 = np.dot(h1.T, d_logits, out=_buf12)   # [8, 3]  vjp of matmul
