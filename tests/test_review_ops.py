@@ -323,3 +323,11 @@ def test_penalties_accept_a_list(penalty, ref):
         np.testing.assert_allclose(got, expected, rtol=1e-14)
     with pytest.raises(ValueError, match="at least one"):
         penalty([])
+
+
+def test_sum_and_mean_methods_take_dtype():
+    x = sg.vector("x", 3, dtype="int32")
+    total, avg = sg.function([x], [x.sum(dtype="float32"), x.mean(dtype="float32")])(
+        np.array([1, 2, 4], "int32"))
+    assert total.dtype == np.float32 and float(total) == 7.0
+    assert avg.dtype == np.float32 and float(avg) == pytest.approx(7 / 3)

@@ -209,8 +209,12 @@ class Var:
         return _ops().reshape(self, tuple(shape))
 
     def astype(self, dtype): return _ops().astype(self, dtype)
-    def sum(self, axis=None, keepdims=False): return _ops().sum(self, axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return _ops().mean(self, axis, keepdims=keepdims)
+    def sum(self, axis=None, keepdims=False, **kw):
+        return _ops().sum(self, axis, keepdims=keepdims, **kw)
+
+    def mean(self, axis=None, keepdims=False, **kw):
+        return _ops().mean(self, axis, keepdims=keepdims, **kw)
+
     def max(self, axis=None, keepdims=False): return _ops().max(self, axis, keepdims=keepdims)
     def min(self, axis=None, keepdims=False): return _ops().min(self, axis, keepdims=keepdims)
 
