@@ -27,6 +27,9 @@ from .naming import NameAllocator, identifier, safe_text
 # dtypes NumPy gives Python bools, ints and floats when it makes arrays of them
 _PYTHON_DEFAULT_DTYPES = (np.dtype(np.bool_), np.dtype(np.int64), np.dtype(np.float64))
 
+# a bias vector at least this long is copied into a 2-D buffer before it is added
+TILE_MIN = 64
+
 MAX_INLINE_DEPTH = 3
 MAX_INLINE_CHARS = 72
 COMMENT_COLUMN = 48
@@ -360,7 +363,10 @@ class _Emitter:
             self.buffers.append(memory.Buffer(self.names.fresh("_buf", numbered=True),
                                               n.type.shape, n.dtype))
         target = self.name_of[self.holder[buf]] if in_place else self.buffers[buf].name
+        args, tile = self.tile_broadcast(n, args, key, exclude=buf)
         text = memory.out_call(n, args, expr, target, self.ones_name(n))
+        if tile is not None:
+            self.free.setdefault(key, []).append(tile)
         if text is None:                   # the emission cannot take out=: give it back
             if not in_place:
                 self.free.setdefault(key, []).append(buf)
@@ -373,6 +379,41 @@ class _Emitter:
         self.release(reads, n, keep=buf)
         self.holder[buf] = n.id
         self.hold(n, frozenset([buf]))
+
+    def tile_broadcast(self, n: Var, args: list[Expr], key, exclude):
+        """For ``z + b`` with ``b`` a vector repeated over the rows of a 2-D result: copy
+        ``b`` into a workspace buffer of the result's shape first (``np.copyto``), so the
+        ufunc sees two arrays of one shape. NumPy allocates a scratch buffer for every
+        2-D + 1-D broadcast; the copy allocates nothing and the two calls together are
+        faster. Returns the arguments to use and the buffer borrowed (or None)."""
+        if memory.kind(n) != "ufunc" or len(n.inputs) != 2 or n.ndim != 2:
+            return args, None
+        small = [k for k, i in enumerate(n.inputs) if i.type.shape != n.type.shape]
+        if len(small) != 1:
+            return args, None
+        (k,) = small
+        v = n.inputs[k]
+        rows = v.type.shape[-1] if v.ndim else None
+        if (v.ndim not in (1, 2) or (v.ndim == 2 and v.type.shape[0] != 1)
+                or not isinstance(rows, int) or rows < TILE_MIN or rows != n.type.shape[1]
+                or v.dtype != n.dtype):
+            return args, None
+        free = [b for b in self.free.get(key, []) if b != exclude]
+        if free:
+            tile = free[-1]
+            self.free[key].remove(tile)
+        else:
+            tile = len(self.buffers)
+            self.buffers.append(memory.Buffer(self.names.fresh("_buf", numbered=True),
+                                              n.type.shape, n.dtype))
+        name = self.buffers[tile].name
+        self.add_line(f"    np.copyto({name}, {args[k].text})"
+                      f"{' ' * max(COMMENT_COLUMN - 17 - len(name) - len(args[k].text), 2)}"
+                      f"# {safe_text(format_shape(n.type.shape))}  {safe_text(str(v), 30)} "
+                      "repeated over the rows")
+        args = list(args)
+        args[k] = Expr(name)
+        return args, tile
 
     def line(self, n: Var, expr: Expr) -> None:
         code = f"    {expr.text}"
