@@ -152,6 +152,7 @@ class _Emitter:
         self.free: dict[tuple, list[int]] = {}       # (shape, dtype) -> free buffer indices
         self.buffers: list[memory.Buffer] = []
         self.ones: dict[tuple, str] = {}
+        self.aranges: dict[tuple, int] = {}          # np.arange(batch) buffers, by length
         self.bound_dims: set = set()
         for v in inputs:
             self.bound_dims.update(d for d in v.type.shape if isinstance(d, str))
@@ -323,6 +324,8 @@ class _Emitter:
             self.hold(n, self.storage.get(n.inputs[0].id, frozenset()))
             self.release(reads)
             return
+        if self.plan and self.cached_arange(n, reads):
+            return
         poolable = self.plan and self.poolable(n)
         inline = (n.op.inline and self.uses.get(n.id, 0) == 1 and n.id not in self.root_ids
                   and n.name is None and depth < MAX_INLINE_DEPTH
@@ -379,6 +382,28 @@ class _Emitter:
         self.release(reads, n, keep=buf)
         self.holder[buf] = n.id
         self.hold(n, frozenset([buf]))
+
+    def cached_arange(self, n: Var, reads) -> bool:
+        """``np.arange(batch)`` depends on the input shape only: it is made once, with the
+        workspace (like ``_ones``), and read from there at every call."""
+        p = n.params
+        length = p.get("length")
+        if (n.op.name != "arange" or n.id in self.root_ids or len(n.inputs) != 1
+                or p.get("start", 0) != 0 or p.get("step", 1) != 1
+                or not isinstance(length, str) or length not in self.bound_dims):
+            return False
+        key = ((length,), n.dtype, "arange")
+        if key not in self.aranges:
+            name = self.names.fresh("_rows", numbered=True)
+            self.aranges[key] = len(self.buffers)
+            self.buffers.append(memory.Buffer(name, (length,), n.dtype, "arange"))
+        buf = self.aranges[key]
+        self.name_of[n.id] = self.buffers[buf].name
+        self.name_count[self.buffers[buf].name] = (
+            self.name_count.get(self.buffers[buf].name, 0) + 1)
+        self.hold(n, frozenset([buf]))
+        self.release(reads, n)
+        return True
 
     def tile_broadcast(self, n: Var, args: list[Expr], key, exclude):
         """For ``z + b`` with ``b`` a vector repeated over the rows of a 2-D result: copy
@@ -675,8 +700,11 @@ def _workspace_source(name: str, buffers, fname: str) -> tuple[str, list]:
     for b in buffers:
         dims_text = [str(d) if isinstance(d, int) else dims[d] for d in b.shape]
         shape = "(" + ", ".join(dims_text) + ("," if len(dims_text) == 1 else "") + ")"
-        fn = "np.ones" if b.fill == "ones" else "np.empty"
         dt = "bool_" if b.dtype == np.bool_ else b.dtype.name
+        if b.fill == "arange":
+            lines.append(f"        np.arange({dims_text[0]}, dtype=np.{dt}),  # {b.name}")
+            continue
+        fn = "np.ones" if b.fill == "ones" else "np.empty"
         lines.append(f"        {fn}({shape}, np.{dt}),  # {b.name}")
     lines.append("    ]")
     return "\n".join(lines) + "\n", list(dims)

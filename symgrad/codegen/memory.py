@@ -33,7 +33,7 @@ class Buffer:
     name: str
     shape: tuple           # ints and named dimensions
     dtype: np.dtype
-    fill: str | None = None   # "ones": a read-only constant, never handed out as scratch
+    fill: str | None = None   # "ones" or "arange": read-only, never handed out as scratch
 
 
 def _ufunc(name: str | None):

@@ -25,6 +25,7 @@ def _workspace(batch):
         np.empty((batch, 3), np.float32),  # _buf4
         np.empty((batch, 1), np.float32),  # _buf5
         np.empty((batch, 1), np.float32),  # _buf6
+        np.arange(batch, dtype=np.int64),  # _rows1
         np.empty((batch,), np.float32),  # _buf7
         np.empty((batch, 8), np.float32),  # _buf8
         np.empty((batch, 8), np.float32),  # _buf9
@@ -45,8 +46,8 @@ def train_step(x, y, lr, W1, b1, W2, b2, _ws):
 
     ``_ws``: scratch arrays made by ``_workspace``, reused from call to call.
     Updates are written into the shared arrays in place; returns (outputs, new_shared)."""
-    _buf1, _buf2, _buf3, _buf4, _buf5, _buf6, _buf7, _buf8, _buf9, _buf10, _buf11, _ones1, \
-    _buf12, _buf13 = _ws
+    _buf1, _buf2, _buf3, _buf4, _buf5, _buf6, _rows1, _buf7, _buf8, _buf9, _buf10, _buf11, \
+    _ones1, _buf12, _buf13 = _ws
     # ---- forward
     mm1 = np.dot(x, W1, out=_buf1)              # [batch, 8]
     add1 = np.add(mm1, b1, out=mm1)             # [batch, 8]
@@ -59,15 +60,14 @@ def train_step(x, y, lr, W1, b1, W2, b2, _ws):
     sum1 = np.add.reduce(exp1, axis=1, keepdims=True, out=_buf5)  # [batch, 1]
     log1 = np.log(sum1, out=_buf6)              # [batch, 1]
     add2 = np.add(log1, max1, out=log1)         # [batch, 1]
-    arange1 = np.arange(logits.shape[0])        # [batch]
-    sub2 = np.subtract(add2[:, 0], logits[arange1, y], out=_buf7)  # [batch]
+    sub2 = np.subtract(add2[:, 0], logits[_rows1, y], out=_buf7)  # [batch]
     loss = np.add.reduce(sub2) / sub2.shape[0]  # []
 
     # ---- backward
     div1 = lr / sub2.shape[0]                   # []  vjp of mean (loss)
     div2 = np.divide(div1, sum1, out=sum1)      # [batch, 1]  vjp of log
     mul1 = np.multiply(div2, exp1, out=exp1)    # [batch, 3]  vjp of exp
-    d_logits = _index_add(mul1, np.s_[arange1, y], -div1, out=mul1)  # [batch, 3]  fan-out sum (logits)
+    d_logits = _index_add(mul1, np.s_[_rows1, y], -div1, out=mul1)  # [batch, 3]  fan-out sum (logits)
     d_h1 = np.dot(d_logits, W2.T, out=_buf8)    # [batch, 8]  vjp of matmul
     sign1 = np.sign(h1, out=_buf9)              # [batch, 8]  vjp of relu (h1)
     mul2 = np.multiply(d_h1, sign1, out=d_h1)   # [batch, 8]  vjp of relu (h1)
