@@ -183,19 +183,15 @@ def _unary_table():
     }
 
 
+_RELATIONS = ((sympy.StrictLessThan, "less"), (sympy.LessThan, "less_equal"),
+              (sympy.StrictGreaterThan, "greater"), (sympy.GreaterThan, "greater_equal"),
+              (sympy.Equality, "equal"), (sympy.Unequality, "not_equal"))
+
+
 def _relational(e, a, b):
-    if isinstance(e, sympy.StrictLessThan):
-        return ops.less(a, b)
-    if isinstance(e, sympy.LessThan):
-        return ops.less_equal(a, b)
-    if isinstance(e, sympy.StrictGreaterThan):
-        return ops.greater(a, b)
-    if isinstance(e, sympy.GreaterThan):
-        return ops.greater_equal(a, b)
-    if isinstance(e, sympy.Equality):
-        return ops.equal(a, b)
-    if isinstance(e, sympy.Unequality):
-        return ops.not_equal(a, b)
+    for kind, name in _RELATIONS:
+        if isinstance(e, kind):
+            return getattr(ops, name)(a, b)
     raise ValueError(f"from_sympy: unsupported relation {type(e).__name__}: {e}")
 
 
