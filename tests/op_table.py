@@ -34,7 +34,7 @@ import numpy as np
 
 import symgrad as sg
 from symgrad.ops.checks import ensure_shape
-from symgrad.ops.fused import index_add
+from symgrad.ops.fused import index_add, relu_mask
 from symgrad.ops.indexing import index_grad
 from symgrad.ops.registry import apply
 from symgrad.ops.shape import CONCAT_PART, broadcast_like, reshape_like, size_of, sum_to
@@ -379,6 +379,9 @@ ROWS = [
         lambda g, x: _scatter_add(x.shape, (REP, slice(None)), g), ((4, 2), (3, 2))),
     Row("index_add", lambda x, g: index_add(x, g, [sg.constant(REP)], (("adv", 0),), False),
         lambda x, g: x + _scatter_add(x.shape, REP, g), ((3, 2), (4, 2))),
+    # a ReLU output: zeros (exactly), tiny and large positives
+    Row("relu_mask", relu_mask, lambda r: (r > 0).astype(r.dtype), ((2, 4),),
+        np.array([[0.0, 0.5, 2.0, 1e-300], [1e300, 0.0, 1.0, 7.0]])),
 ]
 
 ROWS_BY_NAME = {r.name: r for r in ROWS}

@@ -4,6 +4,7 @@ Every planned function is checked against the same graph compiled with optimize=
 (no fusion rewrites) over several calls: buffer reuse must never change a value.
 """
 
+import re
 import threading
 
 import numpy as np
@@ -173,7 +174,14 @@ def test_fusions_in_the_mlp_step_source():
     src = f.source
     rep = f.stats.pass_report("fuse")["rewrites"]
     assert rep["fold_scale"] == 6 and rep["index_add"] == 1 and rep["relu_mask"] == 2
-    assert "_index_add(" in src and "_scatter" not in src
+    # the label term of the cross-entropy gradient: one in-place indexed add
+    assert re.search(r"\n    \w+\[_rows1, \w+\] \+= ", src), src
+    assert "_index_add(" not in src and "_scatter" not in src
+    # ReLU against a workspace array of zeros (NumPy's maximum with a scalar is slow), its
+    # mask as ceil(min(r, 1)) (float, no sign()), row sums as products with ones
+    assert re.search(r"np\.maximum\(\w+, _zeros\d+, out=", src), src
+    assert re.search(r"np\.ceil\(np\.minimum\(\w+, _ones\d+, out=", src), src
+    assert "np.sign" not in src and ".reduce(exp" not in src
     assert src.count("np.subtract(W") == 3 and "0.1 *" not in src
     assert "np.dot(_ones" in src                      # bias gradients as ones @ delta
     assert ".T, " in src                               # transposes are views
@@ -270,3 +278,56 @@ def test_optimizer_state_updates_allocate_nothing_after_the_first_call():
     adam_peak, param_bytes = warm_peak(lambda loss, ps: sg.optim.adam(loss, ps, lr=0.01))
     # before the fix Adam allocated its two new moments per parameter on every step
     assert adam_peak < sgd_peak + param_bytes // 4, (adam_peak, sgd_peak, param_bytes)
+
+
+# ---- the faster spellings the planner picks, each against the unplanned code -----------
+_SPECIAL = {
+    # name: (build(x) -> output, a regex the planned source must contain)
+    "relu vs zeros": (lambda x: sg.relu(x) * 2.0, r"np\.maximum\(\w+, _zeros\d+, out="),
+    "maximum vs 0.5": (lambda x: sg.maximum(x, 0.5) + 1.0, r"np\.maximum\(\w+, _full\d+, out="),
+    "minimum 0.5 first": (lambda x: sg.minimum(0.5, x) + 1.0, r"np\.minimum\(_full\d+, \w+,"),
+    "row max, keepdims": (lambda x: x - sg.max(x, axis=1, keepdims=True),
+                          r"np\.maximum\.reduce\(_buf\d+, axis=0, keepdims=True, out=_buf\d+\.T\)\.T"),
+    "row min": (lambda x: sg.min(x, axis=1) * 2.0, r"np\.minimum\.reduce\(_buf\d+, axis=0, out="),
+    "row sums": (lambda x: sg.sum(sg.exp(x), axis=1) * 2.0, r"np\.dot\(exp\d+, _ones\d+, out="),
+    "row sums, keepdims": (lambda x: sg.exp(x) / sg.sum(sg.exp(x), axis=1, keepdims=True),
+                           r"np\.dot\(exp\d+, _ones\d+, out="),
+    "column sums, keepdims": (lambda x: sg.exp(x) / sg.sum(sg.exp(x), axis=0, keepdims=True),
+                              r"np\.dot\(_ones\d+, exp\d+, out="),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", sorted(_SPECIAL))
+def test_planned_special_forms_match_unplanned(case, dtype):
+    build, pattern = _SPECIAL[case]
+    x = sg.tensor("x", shape=("n", 5), dtype=dtype)
+    out = build(x)
+    f = sg.function([x], out)
+    g = sg.function([x], out, optimize=False)
+    assert re.search(pattern, f.source), f.source
+    rng = np.random.default_rng(3)
+    for n in (4, 7, 4):
+        xb = rng.standard_normal((n, 5)).astype(dtype)
+        xb[0, 1] = 0.0
+        xb[1, 2] = np.nan                              # NaN and inf propagate as in NumPy
+        xb[2, 3] = -np.inf if "sums" not in case else 0.5
+        with np.errstate(all="ignore"):
+            a, b = f(xb), g(xb)
+        tol = 1e-5 if dtype == "float32" else 1e-12
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+        assert a.dtype == b.dtype and a.shape == b.shape
+
+
+def test_relu_mask_is_the_mask_of_positive_values():
+    # the gradient of relu through the planned mask ceil(min(r, 1)): 1 where r > 0, 0 at
+    # r == 0 (relu'(0) = 0), whatever the magnitude of r (tiny and huge values included)
+    x = sg.tensor("x", shape=("n", 6), dtype="float32")
+    w = sg.tensor("w", shape=("n", 6), dtype="float32")
+    r = sg.relu(x)
+    (gx,) = sg.grad(sg.sum(r * w), [x])
+    f = sg.function([x, w], [r * 1.0, gx])
+    assert "np.ceil(np.minimum(" in f.source, f.source
+    xb = np.array([[0.0, -0.0, 1e-45, 1e-30, 3e38, -1.0]] * 2, np.float32)
+    wb = np.full_like(xb, 3.0)
+    np.testing.assert_array_equal(f(xb, wb)[1], np.where(xb > 0, 3.0, 0.0).astype(np.float32))

@@ -151,7 +151,7 @@ class _Emitter:
         self.live: dict[object, set[int]] = {}       # buffer -> live nodes aliasing it
         self.free: dict[tuple, list[int]] = {}       # (shape, dtype) -> free buffer indices
         self.buffers: list[memory.Buffer] = []
-        self.ones: dict[tuple, str] = {}
+        self.fills: dict[tuple, str] = {}            # (shape, dtype, value) -> name
         self.aranges: dict[tuple, int] = {}          # np.arange(batch) buffers, by length
         self.bound_dims: set = set()
         for v in inputs:
@@ -367,9 +367,11 @@ class _Emitter:
                                               n.type.shape, n.dtype))
         target = self.name_of[self.holder[buf]] if in_place else self.buffers[buf].name
         args, tile = self.tile_broadcast(n, args, key, exclude=buf)
-        text = memory.out_call(n, args, expr, target, self.ones_name(n))
+        scratch = _StatementWorkspace(self, exclude=buf)
+        text = memory.out_call(n, args, expr, target, scratch)
         if tile is not None:
             self.free.setdefault(key, []).append(tile)
+        scratch.give_back()
         if text is None:                   # the emission cannot take out=: give it back
             if not in_place:
                 self.free.setdefault(key, []).append(buf)
@@ -378,7 +380,17 @@ class _Emitter:
             self.hold(n, st)            # before the release: a view keeps its base alive
             self.release(reads, n)
             return
-        self.write(n, Expr(text))
+        if isinstance(text, memory.Statement):   # in place, no value of its own
+            self.line(n, Expr(text))
+            if n.name:                            # a user-derived name: say what it is
+                name = self.node_name(n)
+                self.add_line(f"    {name} = {target}")
+            else:
+                name = target
+            self.name_of[n.id] = name
+            self.name_count[name] = self.name_count.get(name, 0) + 1
+        else:
+            self.write(n, Expr(text))
         self.release(reads, n, keep=buf)
         self.holder[buf] = n.id
         self.hold(n, frozenset([buf]))
@@ -450,22 +462,26 @@ class _Emitter:
         if (n.id in self.root_ids and n.id not in self.copied_roots) or n.ndim == 0 \
                 or not memory.can_write(n):
             return False
-        return all(isinstance(d, int) or (isinstance(d, str) and d in self.bound_dims)
-                   for d in n.type.shape)
+        return self.bound(n.type.shape)
 
-    def ones_name(self, n: Var) -> str | None:
-        if memory.kind(n) != "rowsum":
+    def bound(self, shape) -> bool:
+        """Whether a workspace array of this shape can be made (every size known)."""
+        return all(isinstance(d, int) or (isinstance(d, str) and d in self.bound_dims)
+                   for d in shape)
+
+    def filled(self, shape, dtype, value) -> str | None:
+        """The name of a read-only workspace array of ``shape`` full of ``value``."""
+        shape = tuple(shape)
+        if not self.bound(shape):
             return None
-        x = n.inputs[0]
-        rows = x.type.shape[0]
-        if not (isinstance(rows, int) or (isinstance(rows, str) and rows in self.bound_dims)):
-            return None
-        key = ((rows,), x.dtype)
-        if key not in self.ones:
-            name = self.names.fresh("_ones", numbered=True)
-            self.ones[key] = name
-            self.buffers.append(memory.Buffer(name, key[0], x.dtype, "ones"))
-        return self.ones[key]
+        dtype = np.dtype(dtype)
+        key = (shape, dtype, value)
+        if key not in self.fills:
+            stem = {0: "_zeros", 1: "_ones"}.get(value, "_full")
+            name = self.names.fresh(stem, numbered=True)
+            self.fills[key] = name
+            self.buffers.append(memory.Buffer(name, shape, dtype, value))
+        return self.fills[key]
 
     def union(self, reads) -> frozenset:
         st: set = set()
@@ -515,6 +531,46 @@ class _Emitter:
                 return True
             size *= d
         return size >= DEL_MIN_SIZE
+
+
+class _StatementWorkspace:
+    """What ``memory.out_call`` may ask the emitter for while it writes one statement:
+    read-only filled arrays, scratch arrays that are free again after the statement, and
+    setup lines written just before it."""
+
+    def __init__(self, em: _Emitter, exclude):
+        self.em, self.exclude, self.taken = em, exclude, []
+
+    def filled(self, shape, dtype, value):
+        return self.em.filled(shape, dtype, value)
+
+    def scratch(self, shape, dtype):
+        em = self.em
+        shape = tuple(shape)
+        if not em.bound(shape):
+            return None
+        key = (shape, np.dtype(dtype))
+        free = [b for b in em.free.get(key, []) if b != self.exclude]
+        if free:
+            buf = free[-1]
+            em.free[key].remove(buf)
+        else:
+            buf = len(em.buffers)
+            em.buffers.append(memory.Buffer(em.names.fresh("_buf", numbered=True), shape,
+                                            key[1]))
+        self.taken.append((key, buf))
+        return em.buffers[buf].name
+
+    def add_line(self, code: str, shape, note: str) -> None:
+        text = f"    {code}"
+        pad = max(COMMENT_COLUMN - len(text), 2)
+        self.em.add_line(f"{text}{' ' * pad}# {safe_text(format_shape(shape))}  "
+                         f"{safe_text(note, 60)}")
+
+    def give_back(self) -> None:
+        for key, buf in self.taken:
+            self.em.free.setdefault(key, []).append(buf)
+        self.taken = []
 
 
 def _output_text(tree, texts: list[str]) -> str:
@@ -653,8 +709,10 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     small = [ln for ln, v in zip(em.const_lines, em.constants.values())
              if v.size <= LITERAL_ARRAY_SIZE]
     blocks = "\n".join(header) + "\n\n"
-    for h in em.helpers:
-        blocks += "\n" + h + "\n\n"
+    body_text = "\n".join(body)
+    for h in em.helpers:        # those the planned statements still call
+        if f"{h.split('def ', 1)[1].split('(', 1)[0]}(" in body_text:
+            blocks += "\n" + h + "\n\n"
     if small:
         blocks += "\n" + "\n".join(small) + "\n"
     if big:
@@ -703,9 +761,14 @@ def _workspace_source(name: str, buffers, fname: str) -> tuple[str, list]:
         dt = "bool_" if b.dtype == np.bool_ else b.dtype.name
         if b.fill == "arange":
             lines.append(f"        np.arange({dims_text[0]}, dtype=np.{dt}),  # {b.name}")
-            continue
-        fn = "np.ones" if b.fill == "ones" else "np.empty"
-        lines.append(f"        {fn}({shape}, np.{dt}),  # {b.name}")
+        elif b.fill is None:
+            lines.append(f"        np.empty({shape}, np.{dt}),  # {b.name}")
+        elif b.fill in (0, 1):
+            fn = "np.zeros" if b.fill == 0 else "np.ones"
+            lines.append(f"        {fn}({shape}, np.{dt}),  # {b.name} (read only)")
+        else:
+            lines.append(f"        np.full({shape}, {b.fill!r}, np.{dt}),  # {b.name} "
+                         "(read only)")
     lines.append("    ]")
     return "\n".join(lines) + "\n", list(dims)
 

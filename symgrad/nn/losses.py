@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..ir.types import format_shape
-from ..ops import (arange, astype, log_softmax, logsumexp, mean, softplus, square, sum)
+from ..ops import arange, astype, log, log_softmax, mean, softplus, square, squeeze, sum
+from ..ops.nnfuncs import shifted
 from ..ops.leaves import as_var
 from ..ops.registry import describe
 
@@ -16,6 +17,8 @@ def cross_entropy(logits, labels):
 
     With integer labels the per-example loss is ``logsumexp(z) - z[label]``; its gradient
     with respect to the logits is ``softmax(z) - one_hot(label)`` (divided by the batch).
+    It is computed on the shifted logits ``s = z - max(z)`` as ``log(sum(exp(s))) -
+    s[label]``: the same value, with the max never added back.
     """
     z = as_var(logits)
     y = as_var(labels)
@@ -26,8 +29,8 @@ def cross_entropy(logits, labels):
             raise ValueError(f"cross_entropy: integer labels need 2-D logits [batch, classes] "
                              f"and 1-D labels [batch]; got logits {describe(z)} and labels "
                              f"{describe(y)}")
-        picked = z[arange(z.shape[0]), y]
-        return mean(logsumexp(z, axis=-1) - picked)
+        _, s, e, total = shifted(z, (1,))
+        return mean(log(squeeze(total, 1)) - s[arange(z.shape[0]), y])
     if y.dtype.kind == "f":
         if y.ndim != z.ndim:
             raise ValueError(f"cross_entropy: probability targets must have the logits' shape "

@@ -15,7 +15,9 @@ from .reduce import sum as _sum
 from .shape import normalize_axes, squeeze
 
 
-def _shifted(x, axis):
+def shifted(x, axis):
+    """The pieces of a stable softmax over ``axis``: the stopped row max ``m``, ``z = x - m``,
+    ``e = exp(z)`` and ``s = sum(e, axis, keepdims=True)``."""
     m = stop_gradient(_max(x, axis, keepdims=True))
     z = x - m
     e = exp(z)
@@ -27,7 +29,7 @@ def logsumexp(x, axis=None, keepdims=False):
     """``log(sum(exp(x), axis))``, computed without overflow."""
     x = as_var(x)
     axes = normalize_axes(axis, x.ndim, "logsumexp")
-    m, _, _, s = _shifted(x, axes)
+    m, _, _, s = shifted(x, axes)
     out = log(s) + m
     return out if keepdims else squeeze(out, axes)
 
@@ -36,7 +38,7 @@ def softmax(x, axis=-1):
     """``exp(x) / sum(exp(x), axis)``, computed without overflow."""
     x = as_var(x)
     axes = normalize_axes(axis, x.ndim, "softmax")
-    _, _, e, s = _shifted(x, axes)
+    _, _, e, s = shifted(x, axes)
     return e / s
 
 
@@ -44,5 +46,5 @@ def log_softmax(x, axis=-1):
     """``x - logsumexp(x, axis)``, computed without overflow."""
     x = as_var(x)
     axes = normalize_axes(axis, x.ndim, "log_softmax")
-    _, z, _, s = _shifted(x, axes)
+    _, z, _, s = shifted(x, axes)
     return z - log(s)

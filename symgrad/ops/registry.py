@@ -21,6 +21,11 @@ An op is defined in one place, by one ``defop(...)`` call:
   its consumer's expression), ``sympy`` (the elementwise SymPy form), ``helpers`` (extra
   module-level functions the emission calls), ``shape_only`` (positions of inputs read
   only for their shape, never their data: ``broadcast_like``'s reference, say).
+* ``emit_out(node, args, out, ws) -> str | None``: optional; the statement that computes
+  ``node`` into the array named ``out``, for planned code (``symgrad/codegen/memory.py``).
+  ``ws`` offers read-only workspace arrays: ``ws.filled(shape, dtype, value)`` gives the
+  name of an array full of ``value`` (or None where none can be made). Returning None
+  falls back to the ufunc's own ``out=`` form.
 
 User-defined ops use the same ``defop`` (see docs/adding_an_op.md).
 """
@@ -76,7 +81,7 @@ class OpDef:
                  random: bool = False, inline: bool | None = None, sympy: Callable | None = None,
                  helpers: Sequence[str] = (), short: str | None = None, doc: str = "",
                  infix: str | None = None, ufunc: str | None = None, cost: int = 1,
-                 shape_only: Sequence[int] = ()):
+                 shape_only: Sequence[int] = (), emit_out: Callable | None = None):
         self.name = name
         self.infer = infer
         self.emit = _template_emitter(emit) if isinstance(emit, str) else emit
@@ -97,6 +102,7 @@ class OpDef:
         self.ufunc = ufunc
         self.cost = cost
         self.shape_only = tuple(shape_only)
+        self.emit_out = emit_out
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"

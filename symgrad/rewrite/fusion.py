@@ -17,8 +17,9 @@ rounding of a reassociated product):
 ``relu_mask``
     ``x > 0`` next to ``relu(x)`` becomes ``relu(x) > 0`` (equal, NaN included), so the
     pre-activation ``x`` dies at the ReLU and its buffer can be reused in place; where
-    the mask only multiplies, it becomes ``sign(relu(x))``: the same 0/1 values, already
-    float, so the multiply needs no cast from bool (NaN inputs give NaN rather than 0).
+    the mask only multiplies, it becomes ``relu_mask(relu(x))``: the same 0/1 values,
+    already float, so the multiply needs no cast from bool (NaN inputs give NaN rather
+    than 0).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 
 from ..ir.graph import Graph, clients, clone, rebuild, toposort
 from ..ir.node import Var
-from ..ops.fused import index_add
+from ..ops.fused import index_add, relu_mask as float_mask
 from ..ops.registry import apply, get_op
 
 # ops whose value is linear in each of the listed inputs, with the others held fixed
@@ -217,9 +218,9 @@ def relu_mask(graph: Graph) -> tuple[Graph, int]:
         if r is None or not _is_zero(zero) or zero.ndim != 0:
             continue
         if r.type.is_float and all(u.op.name == "multiply" for u in users.get(n.id, ())):
-            # relu(x) >= 0, so sign(relu(x)) is the 0/1 mask itself, already float: the
-            # multiply then needs no cast from bool (and NumPy no scratch buffer for it)
-            c = apply(get_op("sign"), [r])
+            # the 0/1 mask already float: the multiply then needs no cast from bool (and
+            # NumPy no scratch buffer for it)
+            c = float_mask(r)
         else:
             c = apply(n.op, [r, zero])
         c.tag, c.name = n.tag, n.name

@@ -3,37 +3,28 @@
 import numpy as np
 
 
-def _index_add(x, index, values, out=None, repeated=False):
-    """`x` with `values` added at `index`, written into `out` (which may be `x`)."""
-    if out is None:
-        out = x.copy()
-    elif out is not x:
-        np.copyto(out, x)
-    if repeated:
-        np.add.at(out, index, values)  # repeated positions accumulate
-    else:
-        out[index] += values
-    return out
-
-
 def _workspace(batch):
     """Scratch arrays for train_step, made once per input shape and reused."""
     return [
         np.empty((batch, 8), np.float32),  # _buf1
+        np.zeros((batch, 8), np.float32),  # _zeros1 (read only)
         np.empty((batch, 3), np.float32),  # _buf2
         np.empty((batch, 1), np.float32),  # _buf3
-        np.empty((batch, 3), np.float32),  # _buf4
-        np.empty((batch, 1), np.float32),  # _buf5
-        np.empty((batch, 1), np.float32),  # _buf6
-        np.arange(batch, dtype=np.int64),  # _rows1
+        np.empty((3, batch), np.float32),  # _buf4
+        np.empty((batch, 3), np.float32),  # _buf5
+        np.empty((batch, 3), np.float32),  # _buf6
         np.empty((batch,), np.float32),  # _buf7
-        np.empty((batch, 8), np.float32),  # _buf8
+        np.ones((3,), np.float32),  # _ones1 (read only)
+        np.empty((batch,), np.float32),  # _buf8
+        np.arange(batch, dtype=np.int64),  # _rows1
         np.empty((batch, 8), np.float32),  # _buf9
-        np.empty((4, 8), np.float32),  # _buf10
-        np.empty((8,), np.float32),  # _buf11
-        np.ones((batch,), np.float32),  # _ones1
-        np.empty((8, 3), np.float32),  # _buf12
-        np.empty((3,), np.float32),  # _buf13
+        np.empty((batch, 8), np.float32),  # _buf10
+        np.ones((batch, 8), np.float32),  # _ones2 (read only)
+        np.empty((4, 8), np.float32),  # _buf11
+        np.empty((8,), np.float32),  # _buf12
+        np.ones((batch,), np.float32),  # _ones3 (read only)
+        np.empty((8, 3), np.float32),  # _buf13
+        np.empty((3,), np.float32),  # _buf14
     ]
 
 
@@ -46,35 +37,36 @@ def train_step(x, y, lr, W1, b1, W2, b2, _ws):
 
     ``_ws``: scratch arrays made by ``_workspace``, reused from call to call.
     Updates are written into the shared arrays in place; returns (outputs, new_shared)."""
-    _buf1, _buf2, _buf3, _buf4, _buf5, _buf6, _rows1, _buf7, _buf8, _buf9, _buf10, _buf11, \
-    _ones1, _buf12, _buf13 = _ws
+    _buf1, _zeros1, _buf2, _buf3, _buf4, _buf5, _buf6, _buf7, _ones1, _buf8, _rows1, _buf9, \
+    _buf10, _ones2, _buf11, _buf12, _ones3, _buf13, _buf14 = _ws
     # ---- forward
     mm1 = np.dot(x, W1, out=_buf1)              # [batch, 8]
     add1 = np.add(mm1, b1, out=mm1)             # [batch, 8]
-    h1 = np.maximum(add1, 0, out=add1)          # [batch, 8]
+    h1 = np.maximum(add1, _zeros1, out=add1)    # [batch, 8]
     mm2 = np.dot(h1, W2, out=_buf2)             # [batch, 3]
     logits = np.add(mm2, b2, out=mm2)           # [batch, 3]
-    max1 = np.maximum.reduce(logits, axis=1, keepdims=True, out=_buf3)  # [batch, 1]
-    sub1 = np.subtract(logits, max1, out=_buf4)  # [batch, 3]
-    exp1 = np.exp(sub1, out=sub1)               # [batch, 3]
-    sum1 = np.add.reduce(exp1, axis=1, keepdims=True, out=_buf5)  # [batch, 1]
-    log1 = np.log(sum1, out=_buf6)              # [batch, 1]
-    add2 = np.add(log1, max1, out=log1)         # [batch, 1]
-    sub2 = np.subtract(add2[:, 0], logits[_rows1, y], out=_buf7)  # [batch]
+    np.copyto(_buf4, logits.T)                  # [3, batch]  columns as rows (a fast reduce)
+    max1 = np.maximum.reduce(_buf4, axis=0, keepdims=True, out=_buf3.T).T  # [batch, 1]
+    sub1 = np.subtract(logits, max1, out=_buf5)  # [batch, 3]
+    exp1 = np.exp(sub1, out=_buf6)              # [batch, 3]
+    sum1 = np.dot(exp1, _ones1, out=_buf7)      # [batch]
+    log1 = np.log(sum1, out=_buf8)              # [batch]
+    sub2 = np.subtract(log1, sub1[_rows1, y], out=log1)  # [batch]
     loss = np.add.reduce(sub2) / sub2.shape[0]  # []
 
     # ---- backward
-    div1 = lr / sub2.shape[0]                   # []  vjp of mean (loss)
-    div2 = np.divide(div1, sum1, out=sum1)      # [batch, 1]  vjp of log
-    mul1 = np.multiply(div2, exp1, out=exp1)    # [batch, 3]  vjp of exp
-    d_logits = _index_add(mul1, np.s_[_rows1, y], -div1, out=mul1)  # [batch, 3]  fan-out sum (logits)
-    d_h1 = np.dot(d_logits, W2.T, out=_buf8)    # [batch, 8]  vjp of matmul
-    sign1 = np.sign(h1, out=_buf9)              # [batch, 8]  vjp of relu (h1)
-    mul2 = np.multiply(d_h1, sign1, out=d_h1)   # [batch, 8]  vjp of relu (h1)
-    d_W1 = np.dot(x.T, mul2, out=_buf10)        # [4, 8]  vjp of matmul
-    d_b1 = np.dot(_ones1, mul2, out=_buf11)     # [8]  vjp of add
-    d_W2 = np.dot(h1.T, d_logits, out=_buf12)   # [8, 3]  vjp of matmul
-    d_b2 = np.dot(_ones1, d_logits, out=_buf13)  # [3]  vjp of add (logits)
+    div1 = lr / sub2.shape[0]                   # []  vjp of mean
+    div2 = np.divide(div1, sum1, out=sum1)      # [batch]  vjp of log
+    mul1 = np.multiply(div2[:, None], exp1, out=exp1)  # [batch, 3]  vjp of exp
+    mul1[_rows1, y] += -div1                    # [batch, 3]  fan-out sum
+    d_logits = mul1
+    d_h1 = np.dot(d_logits, W2.T, out=_buf9)    # [batch, 8]  vjp of matmul
+    mask1 = np.ceil(np.minimum(h1, _ones2, out=_buf10), out=_buf10)  # [batch, 8]  vjp of relu (h1)
+    mul2 = np.multiply(d_h1, mask1, out=d_h1)   # [batch, 8]  vjp of relu (h1)
+    d_W1 = np.dot(x.T, mul2, out=_buf11)        # [4, 8]  vjp of matmul
+    d_b1 = np.dot(_ones3, mul2, out=_buf12)     # [8]  vjp of add
+    d_W2 = np.dot(h1.T, d_logits, out=_buf13)   # [8, 3]  vjp of matmul
+    d_b2 = np.dot(_ones3, d_logits, out=_buf14)  # [3]  vjp of add (logits)
 
     # ---- updates
     # written into the shared arrays, now that everything is computed
