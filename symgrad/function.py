@@ -7,7 +7,9 @@ that everything is finite, and only then assign the new shared values.
 
 from __future__ import annotations
 
+import hashlib
 import keyword
+import linecache
 import threading
 import numpy as np
 
@@ -200,6 +202,7 @@ class Function:
         else:
             self._assign = list(zip(self._update_targets, keys))
         self._init_validation()
+        self._entry = _make_entry(self)
 
     # --- compile ----------------------------------------------------------------------
     def _compile(self, roots, passes, dump_passes, position) -> _Compiled:
@@ -288,6 +291,23 @@ class Function:
 
     # --- call -------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        # the entry made for this function (see _make_entry) runs the common case, arrays
+        # of the exact dtypes and valid shapes passed by position, and hands anything else
+        # to _call_general
+        return self._entry(self, args, kwargs)
+
+    def __getstate__(self):
+        # the entry holds this function's shared variables; a copy makes its own (below)
+        state = dict(self.__dict__)
+        state.pop("_entry", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._entry = _make_entry(self)
+
+    def _call_general(self, args, kwargs):
+        """Validate and convert every argument, then run; the reference for _make_entry."""
         if kwargs:
             args = self._merge_kwargs(args, kwargs)
         if len(args) != len(self.inputs):
@@ -396,6 +416,119 @@ class Function:
     def __repr__(self) -> str:
         ins = ", ".join(v.name or "?" for v in self.inputs)
         return f"<symgrad.Function {self.name}({ins})>"
+
+
+def _make_entry(f: Function):
+    """The function ``Function.__call__`` hands every call to: ``entry(self, args, kwargs)``.
+
+    Generated for each Function (the compiled module is shared between functions of one
+    structure, the shared variables are not). It runs a call itself only where
+    ``_call_general`` would take every argument as it is: no keywords, the right count,
+    every argument exactly an ``np.ndarray`` whose dtype object *is* the input's dtype
+    (``type(a) is np.ndarray and a.dtype is dt``), the right number of dimensions, every
+    static size equal and every named size equal to its first occurrence. Then it reads
+    the shared values, takes a workspace and runs the compiled function exactly as
+    ``_call_general`` does. Anything else (keywords, lists, numbers, an ndarray subclass,
+    a dtype that is equal but not the same object, a wrong size) goes to
+    ``_call_general``, which converts or raises its usual errors.
+    """
+    general = Function._call_general
+    c = f._compiled
+    if f.check_finite:
+        return general
+    n = len(f.inputs)
+    ns = {"_general": general, "_ndarray": np.ndarray, "_fn": c.fn}
+    fallback = "        return _general(self, args, kwargs)"
+    lines = [f"# Argument checks and call of symgrad function {f.name!r} (common case only).",
+             "def __call__(self, args, kwargs):",
+             f"    if kwargs or len(args) != {n}:",
+             fallback]
+    names = [f"a{k}" for k in range(n)]
+    if n:
+        lines.append(f"    {', '.join(names)}, = args")
+        kinds = []
+        for k, v in enumerate(f.inputs):
+            ns[f"_dt{k}"] = v.dtype
+            kinds.append(f"type(a{k}) is _ndarray and a{k}.dtype is _dt{k}")
+        lines += ["    if not (" + "\n            and ".join(kinds) + "):", fallback]
+        first: dict = {}      # named dimension -> the local holding its first occurrence
+        checks, unpack = [], []
+        for k, v in enumerate(f.inputs):
+            shape = v.type.shape
+            if all(type(d) is int for d in shape):   # 0-d included: one comparison
+                checks.append(f"a{k}.shape == {tuple(shape)!r}")
+                continue
+            # unpacking the shape checks the number of dimensions (ValueError otherwise)
+            targets = []
+            for axis, d in enumerate(shape):
+                here = f"n{k}_{axis}"
+                targets.append("_" if d is None else here)
+                if type(d) is int:
+                    checks.append(f"{here} == {d!r}")
+                elif d is None:
+                    pass
+                elif d in first:
+                    checks.append(f"{here} == {first[d]}")
+                else:
+                    first[d] = here
+            unpack.append(f"        {', '.join(targets)}, = a{k}.shape")
+        if unpack:
+            lines += ["    try:", *unpack, "    except ValueError:", fallback]
+        if checks:
+            lines += ["    if not (" + "\n            and ".join(checks) + "):", fallback]
+    else:
+        first = {}
+    values = []
+    for k, s in enumerate(f._shared_params):
+        ns[f"_sh{k}"] = s
+        lines.append(f"    v{k} = _sh{k}._value")
+        values.append(f"v{k}")
+    call = f"_fn({', '.join(names + values + ([] if c.ws_dims is None else ['ws']))})"
+    if c.ws_dims is None:
+        lines.append(f"    outputs, new_shared = {call}")
+    else:
+        if any(d not in first for d in c.ws_dims):   # not expected; the general path decides
+            return general
+        ns.update(_pools=c.pools, _make_ws=c.make_ws, _max=_MAX_SIGNATURES,
+                  _acquire=_INPLACE_LOCK.acquire, _release=_INPLACE_LOCK.release)
+        key = ", ".join(first[d] for d in c.ws_dims)
+        lines += [f"    key = ({key}{',' if len(c.ws_dims) == 1 else ''})",
+                  "    free = _pools.get(key)",
+                  "    if free is None:",
+                  "        if len(_pools) >= _max:",
+                  "            _pools.clear()",
+                  "        free = _pools.setdefault(key, [])",
+                  "    try:",
+                  "        ws = free.pop()",
+                  "    except IndexError:",
+                  f"        ws = _make_ws({key})"]
+        if c.module.inplace and f._update_targets:
+            lines += ["    _acquire()", "    try:", f"        outputs, new_shared = {call}",
+                      "    finally:", "        _release()"]
+        else:
+            lines.append(f"    outputs, new_shared = {call}")
+        lines.append("    free.append(ws)")
+    if f._assign:
+        lines.append("    if new_shared:")
+        for k, (target, key) in enumerate(f._assign):
+            ns[f"_t{k}"], ns[f"_k{k}"] = target, key
+            lines += [f"        if _k{k} in new_shared:",
+                      f"            _t{k}._value = new_shared[_k{k}]"]
+    lines.append("    return outputs")
+    source = "\n".join(lines) + "\n"
+    hit = _ENTRY_CODE.get(source)     # functions of one structure have the same entry source
+    if hit is None:
+        digest = hashlib.sha1(source.encode()).hexdigest()[:10]
+        filename = f"<symgrad entry {f.name} {digest}>"
+        hit = _ENTRY_CODE[source] = (filename, compile(source, filename, "exec"))
+    filename, code = hit
+    # tracebacks through the entry show its lines
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(code, ns)
+    return ns["__call__"]
+
+
+_ENTRY_CODE: dict[str, tuple] = {}   # entry source -> (filename, code object)
 
 
 def _op_counts(roots):
