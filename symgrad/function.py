@@ -13,7 +13,7 @@ import linecache
 import threading
 import numpy as np
 
-from .autodiff.structure import flatten, unflatten
+from .autodiff.structure import flatten
 from .codegen import generate, load
 from .codegen.naming import RESERVED
 from .ir.graph import Graph, toposort
@@ -325,7 +325,11 @@ class Function:
         shared_values = [s._value for s in self._shared_params]
         c = self._compiled
         if c.ws_dims is None:
-            outputs, new_shared = c.fn(*arrays, *shared_values)
+            if c.module.inplace and self._update_targets:
+                with _INPLACE_LOCK:
+                    outputs, new_shared = c.fn(*arrays, *shared_values)
+            else:
+                outputs, new_shared = c.fn(*arrays, *shared_values)
         else:
             key = tuple([sizes[d][0] for d in c.ws_dims])
             free = c.pools.get(key)
@@ -484,13 +488,18 @@ def _make_entry(f: Function):
         lines.append(f"    v{k} = _sh{k}._value")
         values.append(f"v{k}")
     call = f"_fn({', '.join(names + values + ([] if c.ws_dims is None else ['ws']))})"
+    ns.update(_acquire=_INPLACE_LOCK.acquire, _release=_INPLACE_LOCK.release)
+    locked = ["    _acquire()", "    try:", f"        outputs, new_shared = {call}",
+              "    finally:", "        _release()"]
     if c.ws_dims is None:
-        lines.append(f"    outputs, new_shared = {call}")
+        if c.module.inplace and f._update_targets:
+            lines += locked
+        else:
+            lines.append(f"    outputs, new_shared = {call}")
     else:
         if any(d not in first for d in c.ws_dims):   # not expected; the general path decides
             return general
-        ns.update(_pools=c.pools, _make_ws=c.make_ws, _max=_MAX_SIGNATURES,
-                  _acquire=_INPLACE_LOCK.acquire, _release=_INPLACE_LOCK.release)
+        ns.update(_pools=c.pools, _make_ws=c.make_ws, _max=_MAX_SIGNATURES)
         key = ", ".join(first[d] for d in c.ws_dims)
         lines += [f"    key = ({key}{',' if len(c.ws_dims) == 1 else ''})",
                   "    free = _pools.get(key)",
@@ -503,8 +512,7 @@ def _make_entry(f: Function):
                   "    except IndexError:",
                   f"        ws = _make_ws({key})"]
         if c.module.inplace and f._update_targets:
-            lines += ["    _acquire()", "    try:", f"        outputs, new_shared = {call}",
-                      "    finally:", "        _release()"]
+            lines += locked
         else:
             lines.append(f"    outputs, new_shared = {call}")
         lines.append("    free.append(ws)")

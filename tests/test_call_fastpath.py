@@ -504,3 +504,25 @@ def test_traceback_shows_the_entry_and_the_generated_lines():
         text = traceback.format_exc()
     assert "<symgrad entry mul_entry" in text and "outputs, new_shared = _fn(" in text
     assert "<symgrad mul_entry" in text and "_same_size(" in text
+
+
+@pytest.mark.parametrize("general", [False, True])
+def test_in_place_updates_without_a_workspace_run_one_call_at_a_time(general):
+    # no named dimensions, so no workspace: the in-place write still takes the lock
+    n = 1_000_000                      # large enough that NumPy releases the GIL
+    x = sg.vector("x", n)
+    w = sg.shared(np.zeros(n), name="w")
+    f = sg.function([x], updates={w: w + x})
+    assert f._compiled.ws_dims is None and f._compiled.module.inplace
+    one = np.ones(n)
+    call = (lambda: f(x=one)) if general else (lambda: f(one))
+
+    def work():
+        for _ in range(8):
+            call()
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    np.testing.assert_array_equal(w.get_value(borrow=True), np.full(n, 32.0))

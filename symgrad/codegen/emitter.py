@@ -760,7 +760,8 @@ def _workspace_source(name: str, buffers, fname: str) -> tuple[str, list]:
         shape = "(" + ", ".join(dims_text) + ("," if len(dims_text) == 1 else "") + ")"
         dt = "bool_" if b.dtype == np.bool_ else b.dtype.name
         if b.fill == "arange":
-            lines.append(f"        np.arange({dims_text[0]}, dtype=np.{dt}),  # {b.name}")
+            lines.append(f"        np.arange({dims_text[0]}, dtype=np.{dt}),  # {b.name} "
+                         "(read only)")
         elif b.fill is None:
             lines.append(f"        np.empty({shape}, np.{dt}),  # {b.name}")
         elif b.fill in (0, 1):

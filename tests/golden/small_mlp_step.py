@@ -16,7 +16,7 @@ def _workspace(batch):
         np.empty((batch,), np.float32),  # _buf7
         np.ones((3,), np.float32),  # _ones1 (read only)
         np.empty((batch,), np.float32),  # _buf8
-        np.arange(batch, dtype=np.int64),  # _rows1
+        np.arange(batch, dtype=np.int64),  # _rows1 (read only)
         np.empty((batch, 8), np.float32),  # _buf9
         np.empty((batch, 8), np.float32),  # _buf10
         np.ones((batch, 8), np.float32),  # _ones2 (read only)
