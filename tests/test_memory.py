@@ -331,3 +331,33 @@ def test_relu_mask_is_the_mask_of_positive_values():
     xb = np.array([[0.0, -0.0, 1e-45, 1e-30, 3e38, -1.0]] * 2, np.float32)
     wb = np.full_like(xb, 3.0)
     np.testing.assert_array_equal(f(xb, wb)[1], np.where(xb > 0, 3.0, 0.0).astype(np.float32))
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (3, 0), (1,), (5, 7), (2, 3, 4)])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "bool"])
+def test_aligned_arrays(shape, dtype):
+    from symgrad.aligned import _aligned, aligned_copy
+    a = _aligned(shape, dtype)
+    assert a.shape == shape and a.dtype == np.dtype(dtype) and a.flags.c_contiguous
+    assert a.ctypes.data % 64 == 0 or a.size == 0
+    z = _aligned(shape, dtype, 1)
+    np.testing.assert_array_equal(z, np.ones(shape, dtype))
+    src = np.arange(int(np.prod(shape))).reshape(shape).astype(dtype)
+    c = aligned_copy(src[::-1] if src.ndim else src)
+    np.testing.assert_array_equal(c, src[::-1] if src.ndim else src)
+    assert not np.shares_memory(c, src)
+
+
+def test_workspaces_and_shared_arrays_start_on_cache_lines():
+    f, params = _mlp()
+    xb, yb = _data(9, 0)
+    f(xb, yb)
+    workspaces = [w for pool in f._compiled.pools.values() for w in pool]
+    assert workspaces and "_aligned(" in f.source
+    for a in (a for ws in workspaces for a in ws):
+        if a.dtype.kind == "f":
+            assert a.ctypes.data % 64 == 0
+    for p in params:
+        assert p.get_value(borrow=True).ctypes.data % 64 == 0
+        p.value = p.value * 2.0                        # assignment keeps the alignment
+        assert p.get_value(borrow=True).ctypes.data % 64 == 0

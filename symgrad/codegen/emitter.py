@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..aligned import ALIGNED_SOURCE
 from ..ir.graph import Graph, clients
 from ..ir.node import Var
 from ..ir.types import broadcast_shapes, format_shape
@@ -119,7 +120,7 @@ class _Emitter:
         self.fname = fname
         self.n_outputs = n_outputs
         self.names = NameAllocator(reserved={fname, "_scatter", "_scatter_add", "_same_size",
-                                             "base64"})
+                                             "base64", "_aligned"})
         self.name_of: dict[int, str] = {}
         self.pending: dict[int, tuple[Expr, int]] = {}
         self.depth: dict[int, int] = {}
@@ -720,7 +721,7 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     ws_dims = []
     if em.buffers:
         ws_src, ws_dims = _workspace_source(ws_name, em.buffers, fname)
-        blocks = blocks.rstrip("\n") + "\n\n\n" + ws_src
+        blocks = blocks.rstrip("\n") + "\n\n\n" + ALIGNED_SOURCE + "\n\n\n" + ws_src
     source = blocks.rstrip("\n") + "\n\n\n" + "\n".join(body) + "\n"
     const_src = "".join(_array_literal(k, v) + "\n" for k, v in big.items())
     return Module(fname, source, params, list(shared), update_keys, big, const_src,
@@ -744,8 +745,9 @@ def _dim_texts(buffers, inputs, params) -> list[str]:
 
 
 def _workspace_source(name: str, buffers, fname: str) -> tuple[str, list]:
-    """The function that makes the workspace, from the sizes of the named dimensions."""
-    alloc = NameAllocator(reserved={name, fname})
+    """The function that makes the workspace, from the sizes of the named dimensions;
+    its arrays start on cache-line boundaries (``_aligned``, symgrad/aligned.py)."""
+    alloc = NameAllocator(reserved={name, fname, "_aligned"})
     dims: dict[str, str] = {}
     for b in buffers:
         for d in b.shape:
@@ -763,12 +765,9 @@ def _workspace_source(name: str, buffers, fname: str) -> tuple[str, list]:
             lines.append(f"        np.arange({dims_text[0]}, dtype=np.{dt}),  # {b.name} "
                          "(read only)")
         elif b.fill is None:
-            lines.append(f"        np.empty({shape}, np.{dt}),  # {b.name}")
-        elif b.fill in (0, 1):
-            fn = "np.zeros" if b.fill == 0 else "np.ones"
-            lines.append(f"        {fn}({shape}, np.{dt}),  # {b.name} (read only)")
+            lines.append(f"        _aligned({shape}, np.{dt}),  # {b.name}")
         else:
-            lines.append(f"        np.full({shape}, {b.fill!r}, np.{dt}),  # {b.name} "
+            lines.append(f"        _aligned({shape}, np.{dt}, {b.fill!r}),  # {b.name} "
                          "(read only)")
     lines.append("    ]")
     return "\n".join(lines) + "\n", list(dims)

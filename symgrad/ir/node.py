@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..aligned import aligned_copy
 from .types import TensorType, as_dtype, check_dim
 
 _ids = itertools.count()
@@ -265,10 +266,7 @@ class SharedVariable(Var):
             if not np.can_cast(arr.dtype, self.type.dtype, "same_kind"):
                 raise TypeError(f"shared variable {self.name!r} has dtype {self.type.dtype}; "
                                 f"cannot store {arr.dtype} data (not a same_kind cast)")
-            arr = arr.astype(self.type.dtype)
-        else:
-            arr = np.array(arr, copy=True)
-        self._value = arr
+        self._value = aligned_copy(arr, self.type.dtype)
 
     def get_value(self, borrow: bool = False) -> np.ndarray:
         """The current value: a copy, or with ``borrow=True`` the array itself, which

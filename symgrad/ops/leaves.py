@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from ..aligned import aligned_copy
 from ..ir.node import SharedVariable, Var, coerce_value, normalize_shape
 from ..ir.types import TensorType, as_dtype
 from .registry import Expr, defop
@@ -97,7 +98,7 @@ def constant(value, name: str | None = None, dtype=None) -> Var:
 
 def shared(value, name: str | None = None) -> SharedVariable:
     """A variable that owns a NumPy array (copied); ``.value`` reads and assigns it."""
-    arr = np.array(coerce_value(value, name), copy=True)
+    arr = aligned_copy(coerce_value(value, name))
     return SharedVariable(SHARED, arr, name)
 
 

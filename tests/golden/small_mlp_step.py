@@ -3,28 +3,43 @@
 import numpy as np
 
 
+def _aligned(shape, dtype, fill=None):
+    """A new array of ``shape`` and ``dtype`` whose data starts on a 64-byte boundary
+    (a cache line); filled with ``fill`` when given, else uninitialised like np.empty."""
+    dtype = np.dtype(dtype)
+    nbytes = dtype.itemsize
+    for d in shape:
+        nbytes *= d
+    raw = np.empty(nbytes + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    out = raw[start:start + nbytes].view(dtype).reshape(shape)
+    if fill is not None:
+        out.fill(fill)
+    return out
+
+
 def _workspace(batch):
     """Scratch arrays for train_step, made once per input shape and reused."""
     return [
-        np.empty((batch, 8), np.float32),  # _buf1
-        np.zeros((batch, 8), np.float32),  # _zeros1 (read only)
-        np.empty((batch, 3), np.float32),  # _buf2
-        np.empty((batch, 1), np.float32),  # _buf3
-        np.empty((3, batch), np.float32),  # _buf4
-        np.empty((batch, 3), np.float32),  # _buf5
-        np.empty((batch, 3), np.float32),  # _buf6
-        np.empty((batch,), np.float32),  # _buf7
-        np.ones((3,), np.float32),  # _ones1 (read only)
-        np.empty((batch,), np.float32),  # _buf8
+        _aligned((batch, 8), np.float32),  # _buf1
+        _aligned((batch, 8), np.float32, 0),  # _zeros1 (read only)
+        _aligned((batch, 3), np.float32),  # _buf2
+        _aligned((batch, 1), np.float32),  # _buf3
+        _aligned((3, batch), np.float32),  # _buf4
+        _aligned((batch, 3), np.float32),  # _buf5
+        _aligned((batch, 3), np.float32),  # _buf6
+        _aligned((batch,), np.float32),  # _buf7
+        _aligned((3,), np.float32, 1),  # _ones1 (read only)
+        _aligned((batch,), np.float32),  # _buf8
         np.arange(batch, dtype=np.int64),  # _rows1 (read only)
-        np.empty((batch, 8), np.float32),  # _buf9
-        np.empty((batch, 8), np.float32),  # _buf10
-        np.ones((batch, 8), np.float32),  # _ones2 (read only)
-        np.empty((4, 8), np.float32),  # _buf11
-        np.empty((8,), np.float32),  # _buf12
-        np.ones((batch,), np.float32),  # _ones3 (read only)
-        np.empty((8, 3), np.float32),  # _buf13
-        np.empty((3,), np.float32),  # _buf14
+        _aligned((batch, 8), np.float32),  # _buf9
+        _aligned((batch, 8), np.float32),  # _buf10
+        _aligned((batch, 8), np.float32, 1),  # _ones2 (read only)
+        _aligned((4, 8), np.float32),  # _buf11
+        _aligned((8,), np.float32),  # _buf12
+        _aligned((batch,), np.float32, 1),  # _ones3 (read only)
+        _aligned((8, 3), np.float32),  # _buf13
+        _aligned((3,), np.float32),  # _buf14
     ]
 
 
