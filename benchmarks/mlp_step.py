@@ -21,7 +21,8 @@ implementations.  Method:
 * timing: R interleaved blocks (order rotated each block, garbage collector off); in a
   block every implementation runs the same N steps, N chosen so that the block's
   timed work takes about --block-ms; the per-step time is the median over blocks, and
-  the ratio is to numpy_tuned's median from the same run;
+  the ratio is to numpy_tuned's median from the same run; "paired" is the median over
+  blocks of each block's own ratio (both timed within the same block);
 * thread pools: between implementations that use different libraries' worker pools
   the harness pauses --gap-ms (untimed) so that the previous pool has stopped
   spinning; otherwise, on 2 cores, the next library runs 2x slower with 50 ms stalls.
@@ -371,7 +372,7 @@ def print_table(size, problem, res, nsteps, n_blocks, n_quiet, busy_run):
           f"({nsteps} step{'s' if nsteps > 1 else ''} per implementation per block; "
           f"medians over {used})")
     head = (f"{'implementation':<16}{'median/step':>13}{'spread':>9}{'ratio':>8}"
-            f"{'first call':>12}{'peak alloc/step':>17}  check")
+            f"{'paired':>8}{'first call':>12}{'peak alloc/step':>17}  check")
     print(head)
     print("-" * len(head))
     for name, r in res.items():
@@ -381,9 +382,10 @@ def print_table(size, problem, res, nsteps, n_blocks, n_quiet, busy_run):
         med = r.get("median_s")
         spread = (f"{100 * r['iqr_s'] / med:.0f}%" if med else "-")
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") is not None else "-"
+        paired = f"{r['paired_ratio']:.2f}" if r.get("paired_ratio") is not None else "-"
         check = ("ok" if r.get("check_ok") else "MISMATCH") + \
             f" ({max(r.get('param_rel_err', 0), r.get('loss_rel_err', 0)):.0e})"
-        print(f"{name:<16}{fmt_time(med):>13}{spread:>9}{ratio:>8}"
+        print(f"{name:<16}{fmt_time(med):>13}{spread:>9}{ratio:>8}{paired:>8}"
               f"{fmt_time(r.get('first_call_s')):>12}"
               f"{fmt_bytes(r.get('peak_alloc_bytes')):>17}  {check}")
     sg = res.get("symgrad")
@@ -439,8 +441,12 @@ def main(argv=None):
             res[name].update(median_s=statistics.median(sel), min_s=min(ts),
                              iqr_s=q[2] - q[0], block_times_s=ts)
         ref_med = res.get(B.REFERENCE, {}).get("median_s")
-        for name in times:
+        ref_times = times.get(B.REFERENCE)
+        for name, ts in times.items():
             res[name]["ratio"] = res[name]["median_s"] / ref_med if ref_med else None
+            if ref_times:   # per block, against the reference timed in the same block
+                pairs = [t / r for t, r, u in zip(ts, ref_times, use) if u]
+                res[name]["paired_ratio"] = statistics.median(pairs)
         if not args.no_memory:
             for name, step in steps.items():
                 if name in B.TRACEMALLOC_VISIBLE:
@@ -465,7 +471,9 @@ def main(argv=None):
                               "busy": busy_run, "results": res}
 
     elapsed = time.perf_counter() - t_start
-    print(f"\nratio = median / {B.REFERENCE} median (lower is faster); spread = "
+    print(f"\nratio = median / {B.REFERENCE} median (lower is faster); paired = median over "
+          f"blocks of the time / {B.REFERENCE}'s time in the same block (less sensitive to "
+          f"the machine speeding up or slowing down between blocks); spread = "
           f"interquartile range of the block medians; first call = build + compile + "
           f"first step; n/a = allocations not visible to tracemalloc.")
     for n in notes:
