@@ -21,7 +21,7 @@ from ..aligned import ALIGNED_SOURCE
 from ..ir.graph import Graph, clients
 from ..ir.node import Var
 from ..ir.types import broadcast_shapes, format_shape
-from ..ops.registry import PREC_UNARY, Expr
+from ..ops.registry import PREC_UNARY, Expr, Statement
 from . import memory
 from .naming import NameAllocator, identifier, safe_text
 
@@ -360,12 +360,8 @@ class _Emitter:
                             and self.live.get(b) == {i.id}:
                         buf, in_place = b, True
                         break
-        if buf is None and self.free.get(key):
-            buf = self.free[key].pop()
         if buf is None:
-            buf = len(self.buffers)
-            self.buffers.append(memory.Buffer(self.names.fresh("_buf", numbered=True),
-                                              n.type.shape, n.dtype))
+            buf = self.take_buffer(key)
         target = self.name_of[self.holder[buf]] if in_place else self.buffers[buf].name
         args, tile = self.tile_broadcast(n, args, key, exclude=buf)
         scratch = _StatementWorkspace(self, exclude=buf)
@@ -381,7 +377,7 @@ class _Emitter:
             self.hold(n, st)            # before the release: a view keeps its base alive
             self.release(reads, n)
             return
-        if isinstance(text, memory.Statement):   # in place, no value of its own
+        if isinstance(text, Statement):   # in place, no value of its own
             self.line(n, Expr(text))
             if n.name:                            # a user-derived name: say what it is
                 name = self.node_name(n)
@@ -436,14 +432,7 @@ class _Emitter:
                 or not isinstance(rows, int) or rows < TILE_MIN or rows != n.type.shape[1]
                 or v.dtype != n.dtype):
             return args, None
-        free = [b for b in self.free.get(key, []) if b != exclude]
-        if free:
-            tile = free[-1]
-            self.free[key].remove(tile)
-        else:
-            tile = len(self.buffers)
-            self.buffers.append(memory.Buffer(self.names.fresh("_buf", numbered=True),
-                                              n.type.shape, n.dtype))
+        tile = self.take_buffer(key, exclude)
         name = self.buffers[tile].name
         self.add_line(f"    np.copyto({name}, {args[k].text})"
                       f"{' ' * max(COMMENT_COLUMN - 17 - len(name) - len(args[k].text), 2)}"
@@ -464,6 +453,16 @@ class _Emitter:
                 or not memory.can_write(n):
             return False
         return self.bound(n.type.shape)
+
+    def take_buffer(self, key, exclude=None) -> int:
+        """A free scratch buffer of ``key`` = (shape, dtype), other than ``exclude``, or
+        a new one."""
+        free = [b for b in self.free.get(key, []) if b != exclude]
+        if free:
+            self.free[key].remove(free[-1])
+            return free[-1]
+        self.buffers.append(memory.Buffer(self.names.fresh("_buf", numbered=True), *key))
+        return len(self.buffers) - 1
 
     def bound(self, shape) -> bool:
         """Whether a workspace array of this shape can be made (every size known)."""
@@ -551,14 +550,7 @@ class _StatementWorkspace:
         if not em.bound(shape):
             return None
         key = (shape, np.dtype(dtype))
-        free = [b for b in em.free.get(key, []) if b != self.exclude]
-        if free:
-            buf = free[-1]
-            em.free[key].remove(buf)
-        else:
-            buf = len(em.buffers)
-            em.buffers.append(memory.Buffer(em.names.fresh("_buf", numbered=True), shape,
-                                            key[1]))
+        buf = em.take_buffer(key, self.exclude)
         self.taken.append((key, buf))
         return em.buffers[buf].name
 

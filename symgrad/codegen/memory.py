@@ -43,12 +43,6 @@ class Buffer:
     fill: object = None
 
 
-class Statement(str):
-    """What ``out_call`` returns for a statement that updates ``out`` in place and has no
-    value of its own (``out[rows, y] += g``): the emitter writes it as a line and names
-    the result after ``out``."""
-
-
 class NoWorkspace:
     """What ``out_call`` is given where no workspace arrays can be made."""
 

@@ -23,7 +23,7 @@ import sympy
 
 from ..ir.types import TensorType
 from .indexing import GETITEM, index_text
-from .registry import Expr, apply, defop
+from .registry import Expr, Statement, apply, defop
 
 INDEX_ADD_HELPER = '''def _index_add(x, index, values, out=None, repeated=False):
     """`x` with `values` added at `index`, written into `out` (which may be `x`)."""
@@ -53,7 +53,6 @@ def index_add_emit(args, index, distinct, out=None):
 
 
 def _index_add_out(node, args, out, ws):
-    from ..codegen.memory import Statement
     if node.params["distinct"] and out == args[0].text:   # in place, each position once
         adv = args[2:]
         return Statement(f"{out}[{index_text(node.params['index'], adv)}] += {args[1].text}")

@@ -25,7 +25,8 @@ An op is defined in one place, by one ``defop(...)`` call:
   ``node`` into the array named ``out``, for planned code (``symgrad/codegen/memory.py``).
   ``ws`` offers read-only workspace arrays: ``ws.filled(shape, dtype, value)`` gives the
   name of an array full of ``value`` (or None where none can be made). Returning None
-  falls back to the ufunc's own ``out=`` form.
+  falls back to the ufunc's own ``out=`` form; returning a ``Statement`` says the text
+  updates ``out`` in place.
 
 User-defined ops use the same ``defop`` (see docs/adding_an_op.md).
 """
@@ -70,6 +71,12 @@ class Expr(NamedTuple):
 
     def __str__(self) -> str:  # for format templates: arguments of calls need no parens
         return self.text
+
+
+class Statement(str):
+    """What an ``emit_out`` returns for a statement that updates ``out`` in place and has
+    no value of its own (``out[rows, y] += g``): the emitter writes it as a line and
+    names the result after ``out``."""
 
 
 class OpDef:
