@@ -361,6 +361,9 @@ class Function:
         for key, val in kwargs.items():
             if key not in by_name:
                 raise TypeError(f"{self.name}() got an unexpected keyword argument {key!r}")
+            if by_name[key] < len(args):
+                raise TypeError(f"{self.name}() got multiple values for input {key!r} "
+                                f"(argument {by_name[key] + 1} by position and by keyword)")
             full[by_name[key]] = val
         missing = [self.inputs[k].name for k, v in enumerate(full) if v is None]
         if missing:
