@@ -34,7 +34,7 @@ import numpy as np
 
 import symgrad as sg
 from symgrad.ops.checks import ensure_shape
-from symgrad.ops.fused import index_add, relu_mask
+from symgrad.ops.fused import index_add, matmul_sub, relu_mask
 from symgrad.ops.indexing import index_grad
 from symgrad.ops.registry import apply
 from symgrad.ops.shape import CONCAT_PART, broadcast_like, reshape_like, size_of, sum_to
@@ -382,6 +382,9 @@ ROWS = [
     # a ReLU output: zeros (exactly), tiny and large positives
     Row("relu_mask", relu_mask, lambda r: (r > 0).astype(r.dtype), ((2, 4),),
         np.array([[0.0, 0.5, 2.0, 1e-300], [1e300, 0.0, 1.0, 7.0]])),
+    Row("matmul_sub", matmul_sub, lambda c, a, b: c - a @ b, ((2, 4), (2, 3), (3, 4)), "normal"),
+    Row("matmul_sub[transposed]", lambda c, a, b: matmul_sub(c, a.T, b),
+        lambda c, a, b: c - a.T @ b, ((3, 4), (5, 3), (5, 4)), "normal"),
 ]
 
 ROWS_BY_NAME = {r.name: r for r in ROWS}

@@ -20,7 +20,7 @@ def test_node_counts_grow_linearly_with_depth():
         inputs, loss, updates = bench.build_step(L)
         f = sg.function(inputs, {"loss": loss}, updates=updates)
         counts[L] = (f.stats["nodes_before"], f.stats["nodes_after"])
-        assert f.stats["ops"]["matmul"] == 3 * L - 1
+        assert f.stats["ops"]["matmul"] + f.stats["ops"].get("matmul_sub", 0) == 3 * L - 1
     per_layer_a = (counts[10][1] - counts[5][1]) / 5
     per_layer_b = (counts[20][1] - counts[10][1]) / 10
     assert per_layer_a == per_layer_b
@@ -42,4 +42,4 @@ def test_hundred_layer_step_compiles_quickly():
     t0 = time.perf_counter()
     f = sg.function(inputs, {"loss": loss}, updates=updates, name="deep")
     assert time.perf_counter() - t0 < 10.0  # ~0.25 s here; generous for noisy machines
-    assert f.stats["ops"]["matmul"] == 299
+    assert f.stats["ops"]["matmul"] == 199 and f.stats["ops"]["matmul_sub"] == 100

@@ -336,7 +336,9 @@ class _Emitter:
             self.reads_of[n.id] = reads
             return
         if out_text is not None:           # an update written into its shared array
-            text = memory.out_call(n, args, expr, out_text)
+            scratch = _StatementWorkspace(self, exclude=None)
+            text = memory.out_call(n, args, expr, out_text, scratch)
+            scratch.give_back()
             self.line(n, Expr(text))
             self.release(reads)
             return
@@ -445,7 +447,9 @@ class _Emitter:
     def line(self, n: Var, expr: Expr) -> None:
         code = f"    {expr.text}"
         pad = max(COMMENT_COLUMN - len(code), 2)
-        self.add_line(f"{code}{' ' * pad}# {self.comment(n)}")
+        note = getattr(expr.text, "note", "")
+        comment = self.comment(n) + (f"  {safe_text(note, 70)}" if note else "")
+        self.add_line(f"{code}{' ' * pad}# {comment}")
 
     # --- memory planning --------------------------------------------------------------
     def poolable(self, n: Var) -> bool:
@@ -775,7 +779,7 @@ def _choose_inplace(em, out_roots, upd_roots, targets, param_of) -> None:
     for t, r in zip(targets, upd_roots):
         if (t.id not in param_of or r.op.leaf or r.id in out_ids or count[r.id] > 1
                 or em.uses.get(r.id, 0) or r.type.shape != t.type.shape or r.dtype != t.dtype
-                or memory.kind(r) != "ufunc"):
+                or memory.kind(r) not in ("ufunc", "matmul_sub")):
             continue
         dummy = [Expr(f"a{k}") for k in range(len(r.inputs))]
         if memory.out_call(r, dummy, r.op.emit(dummy, **r.params), "o") is None:

@@ -85,8 +85,10 @@ def _single_call(text: str):
 
 def kind(n: Var) -> str | None:
     """How ``n`` can write into a given array: "ufunc", "matmul", "reduce", "sum_axis0",
-    "sum_axis1", "narrow_reduce", "index_add", or None (it cannot)."""
+    "sum_axis1", "narrow_reduce", "index_add", "matmul_sub", or None (it cannot)."""
     op = n.op
+    if op.name == "matmul_sub":
+        return "matmul_sub"
     if op.name == "matmul":
         if n.inputs[0].ndim >= 1 and n.inputs[1].ndim >= 1:
             return "matmul"
@@ -196,4 +198,4 @@ def fresh_result(n: Var) -> bool:
     if n.op.name in ("sum", "mean", "max", "min", "prod", "argmax", "argmin"):
         return True
     return kind(n) in ("ufunc", "matmul", "reduce", "sum_axis0", "sum_axis1",
-                       "narrow_reduce") and n.op.name != "stop_gradient"
+                       "narrow_reduce", "matmul_sub") and n.op.name != "stop_gradient"

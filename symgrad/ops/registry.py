@@ -76,7 +76,14 @@ class Expr(NamedTuple):
 class Statement(str):
     """What an ``emit_out`` returns for a statement that updates ``out`` in place and has
     no value of its own (``out[rows, y] += g``): the emitter writes it as a line and
-    names the result after ``out``."""
+    names the result after ``out``. ``note`` is added to the line's comment."""
+
+    note: str
+
+    def __new__(cls, text: str, note: str = ""):
+        self = super().__new__(cls, text)
+        self.note = note
+        return self
 
 
 class OpDef:

@@ -20,6 +20,11 @@ rounding of a reassociated product):
     the mask only multiplies, it becomes ``relu_mask(relu(x))``: the same 0/1 values,
     already float, so the multiply needs no cast from bool (NaN inputs give NaN rather
     than 0).
+``matmul_sub``
+    ``W - a @ b``, with ``W`` a shared variable and the product used nowhere else (the
+    SGD update ``W - lr * x.T @ delta`` once the learning rate is folded), becomes
+    ``matmul_sub(W, a, b)``: written into ``W`` in place, it is one BLAS call that adds
+    the product into ``W`` (no gradient buffer, no separate subtract).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import numpy as np
 
 from ..ir.graph import Graph, clients, clone, rebuild, toposort
 from ..ir.node import Var
-from ..ops.fused import index_add, relu_mask as float_mask
+from ..ops.fused import index_add, matmul_sub, relu_mask as float_mask
 from ..ops.registry import apply, get_op
 
 # ops whose value is linear in each of the listed inputs, with the others held fixed
@@ -225,10 +230,32 @@ def relu_mask(graph: Graph) -> tuple[Graph, int]:
             c = apply(n.op, [r, zero])
         c.tag, c.name = n.tag, n.name
         replace[n.id] = c
-    if not replace:
-        return graph, 0
-    new = rebuild(order, replace)
-    return Graph([new.get(r.id, r) for r in graph.roots]), len(replace)
+    return _with(graph, rebuild(order, replace) if replace else {}), len(replace)
+
+
+def fuse_matmul_sub(graph: Graph) -> tuple[Graph, int]:
+    order = graph.nodes
+    users = clients(order)
+    roots = {r.id for r in graph.roots}
+    replace: dict[int, Var] = {}
+    for n in order:
+        if n.op.name != "subtract" or len(n.inputs) != 2:
+            continue
+        c, m = n.inputs
+        if (c.op.name != "shared" or m.op.name != "matmul" or m.id in roots
+                or len(users.get(m.id, ())) != 1 or n.ndim != 2 or not n.type.is_float
+                or c.type != n.type or m.type != n.type
+                or any(x.ndim != 2 or x.dtype != n.dtype for x in m.inputs)):
+            continue
+        fused = matmul_sub(c, *m.inputs, product=m.name)
+        fused.tag, fused.name = n.tag, n.name
+        replace[n.id] = fused
+    return _with(graph, _rebuild_chain(order, replace) if replace else {}), len(replace)
+
+
+def _with(graph: Graph, new: dict[int, Var]) -> Graph:
+    """``graph`` with its roots replaced by their rebuilt versions in ``new``."""
+    return Graph([new.get(r.id, r) for r in graph.roots]) if new else graph
 
 
 def fuse(graph: Graph) -> tuple[Graph, dict]:
@@ -236,9 +263,11 @@ def fuse(graph: Graph) -> tuple[Graph, dict]:
     graph, scaled = fold_scale(graph)
     graph, idx = fuse_index_add(graph)
     graph, masks = relu_mask(graph)
+    graph, updates = fuse_matmul_sub(graph)
     graph = Graph(graph.roots)
-    counts = {"fold_scale": scaled, "index_add": idx, "relu_mask": masks}
+    counts = {"fold_scale": scaled, "index_add": idx, "relu_mask": masks,
+              "matmul_sub": updates}
     return graph, {"rewrites": {k: v for k, v in counts.items() if v}}
 
 
-__all__ = ["fuse", "fold_scale", "fuse_index_add", "relu_mask"]
+__all__ = ["fuse", "fold_scale", "fuse_index_add", "fuse_matmul_sub", "relu_mask"]
