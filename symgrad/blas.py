@@ -10,17 +10,20 @@ always calls it with ``beta = 0``. NumPy's wheels ship OpenBLAS as a shared libr
 ``ctypes`` can call those with ``beta = 1``: the same library and thread pool NumPy's
 ``np.dot`` uses, so the product is computed the same way, without the extra pass.
 
-``_find_blas_gemm`` looks the routines up once per module and checks them against
+``_find_blas_gemm`` looks the routines up once per process and checks them against
 ``np.dot`` on a small product; anything unexpected (another BLAS, no such file, a wrong
 answer) leaves the table empty, and ``_gemm_update`` then does what plain NumPy does:
 ``np.dot`` into ``scratch`` and an in-place subtract. ``SYMGRAD_BLAS=0`` in the
-environment turns the BLAS path off. It is taken only for C-contiguous ``c`` and for
+environment turns the BLAS path off for functions compiled afterwards. It is taken only for C-contiguous ``c`` and for
 ``a`` and ``b`` that are row-major matrices or transposed views of them (every ``out=``
 update the emitter writes qualifies), all of one float dtype, with no overlap.
 
-The generated modules define the same functions (their source is copied from here). A
-module written by ``Function.save`` never calls them: it computes its updates without
-writing into the shared arrays, with NumPy alone.
+The generated modules define ``_gemm_update`` and ``_blas_layout`` (their source is
+copied from here) and an empty ``_BLAS_GEMM`` table, which ``codegen/compile.py`` fills
+with ``gemm_table()`` when it loads the module: so the source runs with NumPy alone, and
+the library is looked up once, not once per compiled function. A module written by
+``Function.save`` never calls them: it computes its updates without writing into the
+shared arrays.
 """
 
 from __future__ import annotations
@@ -32,12 +35,10 @@ import numpy as np
 
 def _find_blas_gemm():
     """NumPy's own OpenBLAS ``gemm`` routines, ``{dtype char: function}``; empty if not
-    found, if ``SYMGRAD_BLAS=0``, or if they disagree with ``np.dot`` on a test product."""
+    found or if they disagree with ``np.dot`` on a test product."""
     import ctypes
     import glob
     import os
-    if os.environ.get("SYMGRAD_BLAS", "1") == "0":
-        return {}
     here = os.path.dirname(np.__file__)
     paths = sorted(glob.glob(os.path.join(os.path.dirname(here), "numpy.libs", "*scipy_openblas64_*"))
                    + glob.glob(os.path.join(here, ".dylibs", "*scipy_openblas64_*")))
@@ -100,9 +101,26 @@ def _gemm_update(c, a, b, scratch, gemms=None):
     return np.subtract(c, np.dot(a, b, out=scratch), out=c)
 
 
-_BLAS_GEMM = _find_blas_gemm()
+_FOUND: list = []
+
+
+def gemm_table() -> dict:
+    """The routines for a module being loaded: found on first use, then reused; empty
+    while ``SYMGRAD_BLAS=0`` is set."""
+    import os
+    if os.environ.get("SYMGRAD_BLAS", "1") == "0":
+        return {}
+    if not _FOUND:
+        _FOUND.append(_find_blas_gemm())
+    return _FOUND[0]
+
+
+_BLAS_GEMM: dict = {}      # what a generated module's table holds before it is filled
 
 BLAS_SOURCE = "\n\n\n".join(inspect.getsource(f).rstrip("\n") for f in (
-    _gemm_update, _blas_layout, _find_blas_gemm)) + "\n\n\n_BLAS_GEMM = _find_blas_gemm()"
+    _gemm_update, _blas_layout)) + (
+    "\n\n\n# NumPy's OpenBLAS gemm routines by dtype; symgrad fills this in when it loads "
+    "the\n# module (symgrad/blas.py). Left empty, _gemm_update uses np.dot and np.subtract."
+    "\n_BLAS_GEMM = {}")
 
-__all__ = ["BLAS_SOURCE"]
+__all__ = ["BLAS_SOURCE", "gemm_table"]

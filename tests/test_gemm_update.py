@@ -8,7 +8,7 @@ import symgrad as sg
 from symgrad import blas
 from symgrad.ops.fused import GEMM_UPDATE_MIN_SIZE
 
-HAVE_BLAS = bool(blas._BLAS_GEMM)
+HAVE_BLAS = bool(blas.gemm_table())
 needs_blas = pytest.mark.skipif(not HAVE_BLAS, reason="NumPy's bundled OpenBLAS not found")
 
 
@@ -28,7 +28,7 @@ def test_gemm_update_matches_numpy_for_every_layout(dtype, mkn):
     for a, b in _layouts(rng, *mkn, dtype):
         c = rng.standard_normal((mkn[0], mkn[2])).astype(dtype)
         want = c - a @ b
-        out = blas._gemm_update(c, a, b, np.empty_like(c))
+        out = blas._gemm_update(c, a, b, np.empty_like(c), blas.gemm_table())
         assert out is c
         np.testing.assert_allclose(c, want, rtol=tol, atol=tol)
 
@@ -41,7 +41,7 @@ def test_gemm_update_takes_the_blas_path_and_leaves_scratch_alone(dtype):
         c = rng.standard_normal((40, 20)).astype(dtype)
         want = c - a @ b
         scratch = np.full_like(c, np.nan)
-        blas._gemm_update(c, a, b, scratch)
+        blas._gemm_update(c, a, b, scratch, blas.gemm_table())
         assert np.isnan(scratch).all()          # BLAS wrote into c directly
         np.testing.assert_allclose(c, want, rtol=1e-5, atol=1e-5)
 
@@ -54,7 +54,7 @@ def test_gemm_update_falls_back_to_numpy(case):
     b = rng.standard_normal((4, 5))
     big = rng.standard_normal((6, 10))
     c = big[:, ::2] if case == "strided_c" else rng.standard_normal((6, 5))
-    gemms = None
+    gemms = blas.gemm_table()
     if case == "overlap":          # b is c: BLAS would read what it writes
         c = rng.standard_normal((6, 6))
         a, b = rng.standard_normal((6, 6)), c
@@ -73,9 +73,10 @@ def test_gemm_update_falls_back_to_numpy(case):
 
 def test_environment_variable_turns_the_blas_path_off(monkeypatch):
     monkeypatch.setenv("SYMGRAD_BLAS", "0")
-    assert blas._find_blas_gemm() == {}
+    assert blas.gemm_table() == {}
     monkeypatch.setenv("SYMGRAD_BLAS", "1")
-    assert bool(blas._find_blas_gemm()) == HAVE_BLAS
+    assert bool(blas.gemm_table()) == HAVE_BLAS
+    assert blas.gemm_table() is blas.gemm_table()       # looked up once
 
 
 def _mlp(widths, dtype="float64", seed=0):
@@ -181,6 +182,10 @@ def test_blas_path_off_gives_the_same_step(monkeypatch):
     monkeypatch.setenv("SYMGRAD_BLAS", "0")
     g = sg.function(inputs, loss, updates=updates, name="no_blas")
     assert g._compiled.fn.__globals__["_BLAS_GEMM"] == {}
+    if HAVE_BLAS:
+        monkeypatch.setenv("SYMGRAD_BLAS", "1")
+        h = sg.function(inputs, loss, updates=updates, name="with_blas")
+        assert h._compiled.fn.__globals__["_BLAS_GEMM"] is blas.gemm_table()
     g(X, Y)
     for p, v in zip(params, on):
         np.testing.assert_allclose(p.value, v, rtol=1e-12, atol=1e-15)

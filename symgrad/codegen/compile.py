@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import linecache
 
+from ..blas import gemm_table
 from .emitter import Module
 
 
@@ -19,4 +20,6 @@ def load(module: Module):
     namespace = {"__name__": f"symgrad_generated.{module.name}", "__file__": filename}
     namespace.update(module.constants)
     exec(code, namespace)
+    if "_BLAS_GEMM" in namespace:      # the in-place weight updates' BLAS routines
+        namespace["_BLAS_GEMM"] = gemm_table()
     return namespace[module.name]
