@@ -10,7 +10,7 @@ always calls it with ``beta = 0``. NumPy's wheels ship OpenBLAS as a shared libr
 ``ctypes`` can call those with ``beta = 1``: the same library and thread pool NumPy's
 ``np.dot`` uses, so the product is computed the same way, without the extra pass.
 
-``_find_blas_gemm`` looks the routines up once per process and checks them against
+``_find_blas_gemm`` looks the routines up once per process (on import) and checks them against
 ``np.dot`` on a small product; anything unexpected (another BLAS, no such file, a wrong
 answer) leaves the table empty, and ``_gemm_update`` then does what plain NumPy does:
 ``np.dot`` into ``scratch`` and an in-place subtract. ``SYMGRAD_BLAS=0`` in the
@@ -60,8 +60,8 @@ def _find_blas_gemm():
         if table:
             break
     for char in list(table):   # a wrong answer on a small product: do not use it
-        rng = np.random.default_rng(0)
-        a, b, c = (rng.standard_normal(s).astype(char) for s in ((5, 3), (5, 4), (3, 4)))
+        a, b, c = (np.sin(np.arange(n * m) + n).reshape(n, m).astype(char)
+                   for n, m in ((5, 3), (5, 4), (3, 4)))
         want = c - a.T @ b
         scratch = np.empty_like(c)
         _gemm_update(c, a.T, b, scratch, {char: table[char]})
@@ -105,7 +105,7 @@ _FOUND: list = []
 
 
 def gemm_table() -> dict:
-    """The routines for a module being loaded: found on first use, then reused; empty
+    """The routines for a module being loaded (found when symgrad is imported); empty
     while ``SYMGRAD_BLAS=0`` is set."""
     import os
     if os.environ.get("SYMGRAD_BLAS", "1") == "0":
@@ -113,6 +113,9 @@ def gemm_table() -> dict:
     if not _FOUND:
         _FOUND.append(_find_blas_gemm())
     return _FOUND[0]
+
+
+gemm_table()   # about 1 ms, once: part of importing symgrad rather than of a compile
 
 
 _BLAS_GEMM: dict = {}      # what a generated module's table holds before it is filled
