@@ -28,7 +28,10 @@ shared arrays.
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import inspect
+import os
 
 import numpy as np
 
@@ -36,9 +39,6 @@ import numpy as np
 def _find_blas_gemm():
     """NumPy's own OpenBLAS ``gemm`` routines, ``{dtype char: function}``; empty if not
     found or if they disagree with ``np.dot`` on a test product."""
-    import ctypes
-    import glob
-    import os
     here = os.path.dirname(np.__file__)
     paths = sorted(glob.glob(os.path.join(os.path.dirname(here), "numpy.libs", "*scipy_openblas64_*"))
                    + glob.glob(os.path.join(here, ".dylibs", "*scipy_openblas64_*")))
@@ -101,24 +101,15 @@ def _gemm_update(c, a, b, scratch, gemms=None):
     return np.subtract(c, np.dot(a, b, out=scratch), out=c)
 
 
-_FOUND: list = []
+# looked up once, when symgrad is imported (about 1 ms), not inside a compile
+_FOUND = _find_blas_gemm()
+_BLAS_GEMM = _FOUND        # the table _gemm_update uses when none is passed
 
 
 def gemm_table() -> dict:
-    """The routines for a module being loaded (found when symgrad is imported); empty
-    while ``SYMGRAD_BLAS=0`` is set."""
-    import os
-    if os.environ.get("SYMGRAD_BLAS", "1") == "0":
-        return {}
-    if not _FOUND:
-        _FOUND.append(_find_blas_gemm())
-    return _FOUND[0]
+    """The routines for a module being loaded; empty while ``SYMGRAD_BLAS=0`` is set."""
+    return {} if os.environ.get("SYMGRAD_BLAS", "1") == "0" else _FOUND
 
-
-gemm_table()   # about 1 ms, once: part of importing symgrad rather than of a compile
-
-
-_BLAS_GEMM: dict = {}      # what a generated module's table holds before it is filled
 
 BLAS_SOURCE = "\n\n\n".join(inspect.getsource(f).rstrip("\n") for f in (
     _gemm_update, _blas_layout)) + (
