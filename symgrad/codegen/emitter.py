@@ -622,14 +622,20 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
                            and r.id not in em.inplace_target}
     em.run(param_of)
 
-    def value_text(r: Var, copy: bool) -> str:
+    def raw_text(r: Var) -> str:
         if r.id in em.name_of:
-            text = em.name_of[r.id]
-        elif r.id in em.pending:
-            text = em.pending[r.id][0].text
-        else:
-            text = em.constant_expr(r, r).text
-        if r.op.name == "constant" or em.alias_leaf.get(r.id, False) or copy:
+            return em.name_of[r.id]
+        if r.id in em.pending:
+            return em.pending[r.id][0].text
+        return em.constant_expr(r, r).text
+
+    def value_text(r: Var, copy: bool) -> str:
+        """The text of a value that leaves the call: a copy where it could share memory
+        with an argument, a shared array or a workspace buffer (its storage), or where
+        ``copy`` asks for one."""
+        text = raw_text(r)
+        if (r.op.name == "constant" or em.alias_leaf.get(r.id, False) or copy
+                or em.storage.get(r.id)):
             return f"np.array({text})"
         if r.id in em.weak:
             return f"np.asarray({text}, dtype=np.{r.dtype.name})"
@@ -649,7 +655,7 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
             update_keys.append(key)
     else:
         out_texts = _inplace_tail(em, out_roots, upd_roots, update_targets, param_of,
-                                  value_text, upd_texts, update_keys)
+                                  value_text, raw_text, upd_texts, update_keys)
 
     doc_args = [safe_text(f"{p}: {v.type}", 40) for p, v in zip(params,
                                                                  list(inputs) + list(shared))]
@@ -813,23 +819,31 @@ def _reads_targets(em, r: Var, own: Var, target_ids: set) -> bool:
     return False
 
 
-def _inplace_tail(em, out_roots, upd_roots, targets, param_of, value_text, upd_texts,
-                  update_keys) -> list[str]:
-    """Outputs first (copied where they alias a buffer or a shared array), then the
-    in-place write phase. Returns the texts of the outputs."""
-    out_texts = []
-    target_names = {param_of[t.id] for t in targets if t.id in param_of}
-    for r in out_roots:
+def _inplace_tail(em, out_roots, upd_roots, targets, param_of, value_text, raw_text,
+                  upd_texts, update_keys) -> list[str]:
+    """Outputs first, then the in-place write phase. Returns the texts of the outputs.
+
+    Every value that leaves the call after the write phase (an output, or the new value
+    of a shared variable the graph does not read) and that may share memory with a
+    shared array the write phase changes is copied *before* that phase, so that it holds
+    what was computed from the old values; anything else that may alias an argument, a
+    shared array or a buffer is copied where it is returned."""
+    written = {param_of[t.id] for t in targets if t.id in param_of}
+
+    def leaving(r: Var, label: str, copy: bool) -> str:
         st = em.storage.get(r.id, frozenset())
-        if r.op.leaf or st:
-            text = value_text(r, True)
-            if any(("param", nm) in st for nm in target_names) or r.op.leaf:
-                name = em.names.fresh(f"{em.name_of.get(r.id, 'out')}_copy")
-                em.add_line(f"    {name} = {text}")
-                text = name
-            out_texts.append(text)
-        else:
-            out_texts.append(value_text(r, False))
+        if (r.op.leaf and param_of.get(r.id) in written) or any(
+                ("param", nm) in st for nm in written):
+            name = em.names.fresh(label)
+            em.add_line(f"    {name} = {value_text(r, True)}")
+            return name
+        return value_text(r, copy)
+
+    out_texts = [leaving(r, f"{em.name_of.get(r.id, 'out')}_copy", False) for r in out_roots]
+    # the new values of shared variables the graph does not read become those variables'
+    # arrays: always an array of their own
+    unread = [(t, r) for t, r in zip(targets, upd_roots) if t.id not in param_of]
+    unread_texts = [leaving(r, f"{identifier(t.name, 'shared')}_new", True) for t, r in unread]
     writes = []
     for t, r in zip(targets, upd_roots):
         if t.id not in param_of:
@@ -837,10 +851,10 @@ def _inplace_tail(em, out_roots, upd_roots, targets, param_of, value_text, upd_t
         if r.id in em.inplace_target:
             continue
         st = em.storage.get(r.id, frozenset())
-        text = value_text(r, False)
-        if r.op.leaf or any(("param", nm) in st for nm in target_names):
+        text = raw_text(r)          # copied into the shared array: no copy of its own
+        if r.op.leaf or any(("param", nm) in st for nm in written):
             name = em.names.fresh(f"{param_of[t.id]}_new")
-            em.add_line(f"    {name} = np.array({text})")
+            em.add_line(f"    {name} = {value_text(r, True)}")
             text = name
         writes.append(f"    np.copyto({param_of[t.id]}, {text})")
     if em.deferred or writes:
@@ -850,8 +864,7 @@ def _inplace_tail(em, out_roots, upd_roots, targets, param_of, value_text, upd_t
             em.node(n, em.by_id, out_text=em.inplace_target[n.id])
         for line in writes:
             em.add_line(line)
-    for t, r in zip(targets, upd_roots):
-        if t.id not in param_of:          # a shared variable the graph does not read
-            upd_texts.append(value_text(r, True))
-            update_keys.append(em.names.fresh(identifier(t.name, "shared")))
+    for (t, r), text in zip(unread, unread_texts):
+        upd_texts.append(text)
+        update_keys.append(em.names.fresh(identifier(t.name, "shared")))
     return out_texts
