@@ -59,7 +59,10 @@ class _Compiled:
 
 
 _MAX_SIGNATURES = 8      # workspaces are kept for this many input-shape signatures
-_INPLACE_LOCK = threading.Lock()   # calls that write shared arrays in place run one at a time
+# Calls that read or write shared values run one at a time, from reading the shared
+# arrays to assigning the new values: an update is never lost to a concurrent call, and
+# no call sees a shared array half written by another.
+_SHARED_LOCK = threading.Lock()
 
 
 class Stats(dict):
@@ -322,15 +325,9 @@ class Function:
                 if a.dtype.kind == "f" and not np.isfinite(a).all():
                     raise FloatingPointError(f"{self.name}(): input {label!r} has NaN or inf "
                                              "values (check_finite=True)")
-        shared_values = [s._value for s in self._shared_params]
         c = self._compiled
-        if c.ws_dims is None:
-            if c.module.inplace and self._update_targets:
-                with _INPLACE_LOCK:
-                    outputs, new_shared = c.fn(*arrays, *shared_values)
-            else:
-                outputs, new_shared = c.fn(*arrays, *shared_values)
-        else:
+        ws = free = None
+        if c.ws_dims is not None:
             key = tuple([sizes[d][0] for d in c.ws_dims])
             free = c.pools.get(key)
             if free is None:
@@ -341,12 +338,24 @@ class Function:
                 ws = free.pop()
             except IndexError:
                 ws = c.make_ws(*key)
-            if c.module.inplace and self._update_targets:
-                with _INPLACE_LOCK:
-                    outputs, new_shared = c.fn(*arrays, *shared_values, ws)
-            else:
-                outputs, new_shared = c.fn(*arrays, *shared_values, ws)
+        if self._shared_params or self._update_targets:
+            with _SHARED_LOCK:
+                outputs = self._run(arrays, ws)
+        else:
+            outputs = self._run(arrays, ws)
+        if free is not None:
             free.append(ws)
+        return outputs
+
+    def _run(self, arrays, ws):
+        """Read the shared values, run, check and assign: the part of a call that must not
+        interleave with another call touching shared values."""
+        c = self._compiled
+        shared_values = [s._value for s in self._shared_params]
+        if ws is None:
+            outputs, new_shared = c.fn(*arrays, *shared_values)
+        else:
+            outputs, new_shared = c.fn(*arrays, *shared_values, ws)
         if self.check_finite:
             self._check_results(outputs, new_shared)
         if new_shared:
@@ -485,20 +494,28 @@ def _make_entry(f: Function):
             lines += ["    if not (" + "\n            and ".join(checks) + "):", fallback]
     else:
         first = {}
+    # the shared part (see Function._run): read the shared values, run, assign
+    shared_part = []
     values = []
     for k, s in enumerate(f._shared_params):
         ns[f"_sh{k}"] = s
-        lines.append(f"    v{k} = _sh{k}._value")
+        shared_part.append(f"v{k} = _sh{k}._value")
         values.append(f"v{k}")
     call = f"_fn({', '.join(names + values + ([] if c.ws_dims is None else ['ws']))})"
-    ns.update(_acquire=_INPLACE_LOCK.acquire, _release=_INPLACE_LOCK.release)
-    locked = ["    _acquire()", "    try:", f"        outputs, new_shared = {call}",
-              "    finally:", "        _release()"]
+    shared_part.append(f"outputs, new_shared = {call}")
+    if f._assign:
+        shared_part.append("if new_shared:")
+        for k, (target, key) in enumerate(f._assign):
+            ns[f"_t{k}"], ns[f"_k{k}"] = target, key
+            shared_part += [f"    if _k{k} in new_shared:",
+                            f"        _t{k}._value = new_shared[_k{k}]"]
+    if f._shared_params or f._update_targets:
+        ns.update(_acquire=_SHARED_LOCK.acquire, _release=_SHARED_LOCK.release)
+        shared_part = (["_acquire()", "try:"] + ["    " + ln for ln in shared_part]
+                       + ["finally:", "    _release()"])
+    shared_part = ["    " + ln for ln in shared_part]
     if c.ws_dims is None:
-        if c.module.inplace and f._update_targets:
-            lines += locked
-        else:
-            lines.append(f"    outputs, new_shared = {call}")
+        lines += shared_part
     else:
         if any(d not in first for d in c.ws_dims):   # not expected; the general path decides
             return general
@@ -514,17 +531,8 @@ def _make_entry(f: Function):
                   "        ws = free.pop()",
                   "    except IndexError:",
                   f"        ws = _make_ws({key})"]
-        if c.module.inplace and f._update_targets:
-            lines += locked
-        else:
-            lines.append(f"    outputs, new_shared = {call}")
+        lines += shared_part
         lines.append("    free.append(ws)")
-    if f._assign:
-        lines.append("    if new_shared:")
-        for k, (target, key) in enumerate(f._assign):
-            ns[f"_t{k}"], ns[f"_k{k}"] = target, key
-            lines += [f"        if _k{k} in new_shared:",
-                      f"            _t{k}._value = new_shared[_k{k}]"]
     lines.append("    return outputs")
     source = "\n".join(lines) + "\n"
     hit = _ENTRY_CODE.get(source)     # functions of one structure have the same entry source
