@@ -100,7 +100,9 @@ def _structure_key(roots: list[Var], inputs: list[Var]) -> tuple[tuple, list[Var
                 key = ("leaf", n.op.name, len(shared_order), n.type, n.name)
                 shared_order.append(n)
         else:
-            key = (n.op.name, n.param_key, tuple(ids[i.id] for i in n.inputs), n.name,
+            # the op itself, not its name: an op redefined with defop(replace=True) is
+            # another op, and must not hit code compiled for the old one
+            key = (n.op, n.param_key, tuple(ids[i.id] for i in n.inputs), n.name,
                    n.is_grad and n.tag.rule, n.type)
         ids[n.id] = len(items)
         items.append(key)

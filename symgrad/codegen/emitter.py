@@ -122,6 +122,7 @@ class _Emitter:
         self.names = NameAllocator(reserved={fname, "_scatter", "_scatter_add", "_same_size",
                                              "base64", "_aligned"})
         self.name_of: dict[int, str] = {}
+        self.chosen: dict[int, str] = {}     # node id -> a name this emitter chose for it
         self.pending: dict[int, tuple[Expr, int]] = {}
         self.depth: dict[int, int] = {}
         self.alias_leaf: dict[int, bool] = {}
@@ -163,9 +164,16 @@ class _Emitter:
         self.by_id = {n.id: n for n in self.order}
 
     # --- names ------------------------------------------------------------------------
+    def label(self, n: Var) -> str | None:
+        """The name a node is shown by: its own, one a pass chose (``Graph.names``) or one
+        this emitter chose (an output's dict key, ``W_new``). Nothing is written back into
+        the nodes."""
+        return n.name or self.graph.names.get(n.id) or self.chosen.get(n.id)
+
     def node_name(self, n: Var) -> str:
-        if n.name:
-            return self.names.fresh(n.name)
+        label = self.label(n)
+        if label:
+            return self.names.fresh(label)
         if any(r is n for r in self.graph.roots[: self.n_outputs]):
             return self.names.fresh("out", numbered=True)
         return self.names.fresh(n.op.short, numbered=True)
@@ -211,12 +219,12 @@ class _Emitter:
         parts = [format_shape(n.type.shape)]
         if n.is_grad:
             fwd = n.tag.node
-            label = fwd.name or fwd.op.name
+            label = self.label(fwd)
             rule = "fan-out sum" if n.tag.rule == "sum of fan-out" else f"vjp of {n.tag.rule}"
-            parts.append(rule + (f" ({label})" if fwd.name else ""))
-        elif n.op.name in ("relu", "sigmoid", "tanh", "softplus", "leaky_relu") or n.name:
-            if not n.name:
-                parts.append(n.op.name)
+            parts.append(rule + (f" ({label})" if label else ""))
+        elif n.op.name in ("relu", "sigmoid", "tanh", "softplus", "leaky_relu") \
+                and not self.label(n):
+            parts.append(n.op.name)
         return safe_text("  ".join(parts), 70)
 
     def set_section(self, title: str) -> None:
@@ -329,7 +337,7 @@ class _Emitter:
             return
         poolable = self.plan and self.poolable(n)
         inline = (n.op.inline and self.uses.get(n.id, 0) == 1 and n.id not in self.root_ids
-                  and n.name is None and depth < MAX_INLINE_DEPTH
+                  and self.label(n) is None and depth < MAX_INLINE_DEPTH
                   and len(expr.text) <= MAX_INLINE_CHARS and not poolable and out_text is None)
         if inline:
             self.pending[n.id] = (expr, depth + 1)
@@ -381,7 +389,7 @@ class _Emitter:
             return
         if isinstance(text, Statement):   # in place, no value of its own
             self.line(n, Expr(text))
-            if n.name:                            # a user-derived name: say what it is
+            if self.label(n):                     # a user-derived name: say what it is
                 name = self.node_name(n)
                 self.add_line(f"    {name} = {target}")
             else:
@@ -608,11 +616,11 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     out_roots, upd_roots = roots[:n_outputs], roots[n_outputs:]
     if isinstance(outputs_tree, tuple) and outputs_tree[0] == "dict":
         for key, r in zip(outputs_tree[1], out_roots):
-            if r.name is None and not r.op.leaf and isinstance(key, str):
-                r.name = key
+            if em.label(r) is None and not r.op.leaf and isinstance(key, str):
+                em.chosen[r.id] = key
     for target, r in zip(update_targets, upd_roots):
-        if r.name is None and not r.op.leaf and r.id not in {o.id for o in out_roots}:
-            r.name = f"{param_of.get(target.id, identifier(target.name, 'shared'))}_new"
+        if em.label(r) is None and not r.op.leaf and r.id not in {o.id for o in out_roots}:
+            em.chosen[r.id] = f"{param_of.get(target.id, identifier(target.name, 'shared'))}_new"
     inplace = inplace and plan
     if inplace:
         _choose_inplace(em, out_roots, upd_roots, update_targets, param_of)
@@ -811,7 +819,7 @@ def _reads_targets(em, r: Var, own: Var, target_ids: set) -> bool:
             continue
         if m.op.leaf:
             continue
-        statement = (em.uses.get(m.id, 0) > 1 or not m.op.inline or m.name is not None
+        statement = (em.uses.get(m.id, 0) > 1 or not m.op.inline or em.label(m) is not None
                      or m.id in em.root_ids or em.poolable(m))
         if statement and memory.fresh_result(m):
             continue

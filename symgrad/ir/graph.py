@@ -93,13 +93,24 @@ def clone(node: Var, inputs: tuple) -> Var:
 class Graph:
     """What the optimizer passes work on: the roots (outputs, then update values) and the
     nodes a pass left behind, in topological order. A pass may leave nodes that no root
-    reaches any more; dead-code elimination drops them."""
+    reaches any more; dead-code elimination drops them.
 
-    __slots__ = ("roots", "nodes")
+    ``names`` maps node ids to display names that passes chose for nodes they did not
+    create (a node that a rewrite or CSE made stand for a named one). Passes never write
+    names, or anything else, into nodes that existed before them: the user's graph is
+    never changed by compiling it. ``name_of(n)`` is the name to show for ``n``."""
 
-    def __init__(self, roots: list[Var], nodes: list[Var] | None = None):
+    __slots__ = ("roots", "nodes", "names")
+
+    def __init__(self, roots: list[Var], nodes: list[Var] | None = None,
+                 names: dict[int, str] | None = None):
         self.roots = list(roots)
         self.nodes = toposort(self.roots) if nodes is None else nodes
+        self.names = {} if names is None else names
+
+    def name_of(self, n: Var) -> str | None:
+        """The node's own name, or the one a pass chose for it."""
+        return n.name or self.names.get(n.id)
 
     def __len__(self) -> int:
         return len(self.nodes)

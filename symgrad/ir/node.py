@@ -25,6 +25,13 @@ from .types import TensorType, as_dtype, check_dim
 
 _ids = itertools.count()
 
+
+def id_mark() -> int:
+    """A number below the id of every node made from now on: a pass that takes a mark
+    when it starts knows which nodes it made itself (``n.id > mark``) and may set their
+    name and tag; every older node is left exactly as it is."""
+    return next(_ids)
+
 # Tag attached to every node created while it is set; autodiff uses it to mark the nodes
 # that a derivative rule built (which forward node, which rule).
 _current_tag: list = [None]
@@ -66,6 +73,9 @@ def _freeze(value):
     return value
 
 
+_DEFINING = frozenset(("op", "inputs", "params", "type", "id"))
+
+
 class Var:
     """A symbolic tensor: the output of ``op`` applied to ``inputs``."""
 
@@ -75,15 +85,29 @@ class Var:
     __slots__ = ("op", "inputs", "params", "type", "_name", "tag", "id", "__weakref__")
 
     def __init__(self, op, inputs: tuple, params: dict, type: TensorType, name: str | None = None):
-        self.op = op
-        self.inputs = tuple(inputs)
-        self.params = params
-        self.type = type
-        self._name = None
-        self.tag = _current_tag[0]
-        self.id = next(_ids)
+        init = object.__setattr__
+        init(self, "op", op)
+        init(self, "inputs", tuple(inputs))
+        init(self, "params", params)
+        init(self, "type", type)
+        init(self, "_name", None)
+        init(self, "tag", _current_tag[0])
+        init(self, "id", next(_ids))
         if name is not None:
             self.name = name
+
+    def __setattr__(self, key, value):
+        # what defines the computation is set once (here, or by unpickling) and never again
+        if key in _DEFINING:
+            try:
+                getattr(self, key)
+            except AttributeError:
+                pass
+            else:
+                raise AttributeError(
+                    f"{self!r}: a variable's {key!r} cannot be changed after it is made "
+                    "(variables are immutable; build a new one instead)")
+        object.__setattr__(self, key, value)
 
     # --- metadata -------------------------------------------------------------------
     @property

@@ -23,7 +23,7 @@ def node_key(node, inputs) -> tuple:
     ids = [i.id for i in inputs]
     if op.commutative:
         ids.sort()
-    return (op.name, node.param_key, tuple(ids))
+    return (op, node.param_key, tuple(ids))     # the op object: a redefined op is another
 
 
 def cse(graph: Graph) -> tuple[Graph, dict]:
@@ -31,6 +31,7 @@ def cse(graph: Graph) -> tuple[Graph, dict]:
     canon: dict[tuple, object] = {}
     new: dict[int, object] = {}
     merged = 0
+    names: dict[int, str] = {}
     order = toposort(graph.roots)
     for n in order:
         ins = tuple(new[i.id] for i in n.inputs)
@@ -40,10 +41,10 @@ def cse(graph: Graph) -> tuple[Graph, dict]:
             new[n.id] = hit
             merged += 1
             if hit.name is None and n.name is not None and hit.tag is not None:
-                hit.name = n.name
+                names.setdefault(hit.id, n.name)
             continue
         node = n if all(a is b for a, b in zip(ins, n.inputs)) else clone(n, ins)
         canon[key] = node
         new[n.id] = node
     roots = [new[r.id] for r in graph.roots]
-    return Graph(roots), {"merged": merged}
+    return Graph(roots, names=names), {"merged": merged}

@@ -27,7 +27,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..ir.graph import Graph, clone
-from ..ir.node import Var
+from ..ir.node import Var, id_mark
 from ..ir.types import format_shape
 from .pattern import PNode, Pattern, as_pattern, instantiate, match
 
@@ -184,6 +184,8 @@ class _Engine:
         self.memo: dict[int, Var] = {}
         self.any_rule = index.get("*", [])
         self.depth = 0
+        self.names: dict[int, str] = {}   # display names for nodes this walk did not make
+        self.mark = id_mark()             # nodes with a larger id are made by this walk
 
     def run(self, order: list[Var]) -> None:
         memo = self.memo
@@ -267,11 +269,15 @@ class _Engine:
         name."""
         memo = self.memo
         fresh = _fresh_nodes(root, memo)
+        mark = self.mark
         for n in fresh:
-            if n.tag is None and not n.op.leaf:
+            if n.tag is None and not n.op.leaf and n.id > mark:
                 n.tag = old.tag
         if old.name is not None and root.name is None and not root.op.leaf:
-            root.name = old.name
+            if root.id > mark:       # made by this walk
+                root.name = old.name
+            else:                    # an existing node (maybe the user's): never renamed
+                self.names.setdefault(root.id, old.name)
         for n in fresh:
             self._settle_into(n)
         return memo.get(root.id, root)
@@ -337,6 +343,7 @@ def rewrite(graph: Graph, rules: Iterable[Rule] | RuleSet | dict, *, strict: boo
     rejected: Counter = Counter()
     folded = 0
     roots = list(graph.roots)
+    names: dict[int, str] = {}
     for it in range(1, max_passes + 1):
         eng = _Engine(index, strict, fold_node if fold else None, max_rewrites_per_node)
         eng.run(graph.nodes if it == 1 else Graph(roots).nodes)
@@ -344,6 +351,7 @@ def rewrite(graph: Graph, rules: Iterable[Rule] | RuleSet | dict, *, strict: boo
         fired.update(eng.fired)
         rejected.update(eng.rejected)
         folded += eng.folded
+        names.update(eng.names)
         changed = eng.fired or eng.folded or any(a is not b for a, b in zip(new_roots, roots))
         roots = new_roots
         if not changed or not confirm:
@@ -352,6 +360,6 @@ def rewrite(graph: Graph, rules: Iterable[Rule] | RuleSet | dict, *, strict: boo
             last = eng.fired.most_common(3)
             raise RewriteError(f"rewriting did not reach a fixpoint in {max_passes} passes; "
                                f"rules still firing: {last}")
-    out = Graph(roots)
+    out = Graph(roots, names=names)
     return out, {"rewrites": dict(fired), "rejected": dict(rejected), "folded": folded,
                  "iterations": it}

@@ -104,6 +104,8 @@ def optimize(graph: Graph, passes: list[tuple[str, Pass]] | None = None,
         t0 = time.perf_counter()
         graph, info = fn(graph)
         dt = time.perf_counter() - t0
+        if graph is not before:    # the display names chosen so far stay with the graph
+            graph.names = {**before.names, **graph.names}
         if before_counts is None:
             before_counts = op_counts(before.nodes)
         after_counts = op_counts(graph.nodes)
