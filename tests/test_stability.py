@@ -108,3 +108,48 @@ def test_binary_cross_entropy_by_hand():
     v, g = f(np.array([-800.0, 800.0]), np.array([1.0, 0.0]))
     assert v == 800.0
     np.testing.assert_array_equal(g, [-0.5, 0.5])
+
+
+def _log_softmax_ref(Z, axis):
+    m = Z.max(axis=axis, keepdims=True)
+    return Z - m - np.log(np.exp(Z - m).sum(axis=axis, keepdims=True))
+
+
+# every way of reducing log(softmax(z)) to a scalar: (name, build cost, NumPy weights W such
+# that cost = sum(W * log_softmax(z)), so that d cost / dz = W - softmax(z) * sum(W, axis))
+_REDUCTIONS = {
+    "sum": (lambda ls, W: sg.sum(ls), lambda shape, rng: np.ones(shape)),
+    "mean": (lambda ls, W: sg.mean(ls), lambda shape, rng: np.full(shape, 1 / np.prod(shape))),
+    "soft targets": (lambda ls, W: -sg.sum((-W) * ls),   # -sum(t * log(softmax(z)))
+                     lambda shape, rng: -rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])),
+    "row weights": (lambda ls, W: sg.sum(ls * W[:1]), lambda shape, rng: np.broadcast_to(
+        rng.normal(size=(1, shape[-1])), shape)),
+    "column 0": (lambda ls, W: sg.sum(ls[:, 0]),
+                 lambda shape, rng: np.eye(1, shape[-1], 0).repeat(shape[0], axis=0)),
+    "mean of rows": (lambda ls, W: sg.mean(sg.sum(ls, axis=1)),
+                     lambda shape, rng: np.full(shape, 1 / shape[0])),
+}
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+@pytest.mark.parametrize("name", list(_REDUCTIONS))
+def test_log_softmax_gradient_finite_for_every_reduction(name, axis):
+    """log(softmax(z)) has a finite value and an exact gradient W - softmax * sum(W), also
+    where softmax underflows to 0 (issue: [0, 800, 1000] gave NaN through sum and mean)."""
+    build, weights = _REDUCTIONS[name]
+    rng = np.random.default_rng(3)
+    Z = np.array([[0.0, 800.0, 1000.0], [-1000.0, 3.0, 2.0]])
+    if axis == 0:
+        Z = np.array([[0.0, -900.0, 4.0], [1000.0, 2.0, 5.0]])
+    W = np.array(weights(Z.shape, rng))
+    z = sg.matrix("z", Z.shape)
+    Wv = sg.constant(W)
+    cost = build(sg.log(sg.softmax(z, axis)), Wv)
+    f = sg.function([z], [cost, sg.grad(cost, z)])
+    value, grad = f(Z)
+    ls = _log_softmax_ref(Z, axis)
+    sm = np.exp(ls)
+    np.testing.assert_allclose(value, np.sum(W * ls), rtol=1e-12)
+    expect = W - sm * W.sum(axis=axis, keepdims=True)
+    assert np.all(np.isfinite(grad)), grad
+    np.testing.assert_allclose(grad, expect, rtol=1e-12, atol=1e-15)

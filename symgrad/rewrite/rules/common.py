@@ -24,6 +24,29 @@ def fits(v: Var | None, node: Var) -> Var | None:
     return v
 
 
+def broadcast_fit(new: Var, old: Var) -> Var | None:
+    """``new`` broadcast to ``old``'s shape, for a rule whose result is an operand of an
+    elementwise expression (``(a / q) * q -> a`` with a scalar ``a``: the product had
+    ``a`` broadcast). The replacement then keeps the node's type. None where ``new`` does
+    not have ``old``'s dtype or does not broadcast to its shape."""
+    from ...ops import broadcast_like, broadcast_to
+    if type_fits(new, old):
+        return new
+    a, b = new.type, old.type
+    if a.dtype != b.dtype or a.ndim > b.ndim:
+        return None
+    lead = b.ndim - a.ndim
+    for d, e in zip(a.shape, b.shape[lead:]):
+        if d != 1 and d != e:
+            return None
+    if all(isinstance(d, int) for d in b.shape):
+        return broadcast_to(new, b.shape)
+    for ref in old.inputs:      # an input of the node with its shape lends it
+        if ref.type.shape == b.shape:
+            return broadcast_like(new, ref)
+    return None
+
+
 def is_float(v: Var) -> bool:
     return v.dtype.kind == "f"
 

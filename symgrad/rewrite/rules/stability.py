@@ -20,7 +20,7 @@ from __future__ import annotations
 from ... import ops
 from ..pattern import P, Param, pvars
 from ..engine import RuleSet
-from .common import fits, is_shifted, is_softmax, positive
+from .common import broadcast_fit, fits, is_shifted, is_softmax, positive
 
 x, z, g, a, b_, p, s, e = pvars("x z g a b p s e")
 AX = Param("axis")
@@ -59,7 +59,9 @@ rule("expm1", P.exp(x) - 1, P.expm1(x))
 pos = pvars("q")[0]
 pos.pred = positive
 # (a / q) * q -> a               q > 0 by construction (exp, sigmoid, softmax, 1 - sigmoid)
-rule("cancel_positive", (a / pos) * pos, a)
+#                                (a broadcast to the product's shape: a may be a scalar, the
+#                                cotangent of a sum or a mean)
+rule("cancel_positive", (a / pos) * pos, lambda b: broadcast_fit(b.a, b.node))
 # (a / q) * (q * b) -> a * b
 rule("cancel_positive_mul", (a / pos) * (pos * b_), a * b_)
 # -(a / q) * (q * b) -> -(a * b)
