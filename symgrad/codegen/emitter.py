@@ -13,6 +13,7 @@ carries its shape and, for backward lines, the VJP rule that built it.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,15 @@ from . import memory
 from .naming import NameAllocator, identifier, safe_text
 
 # dtypes NumPy gives Python bools, ints and floats when it makes arrays of them
+# ufuncs whose Python operator form differs from NumPy on Python numbers (see node())
+_PYTHON_DIFFERS = frozenset({"divide", "floor_divide", "remainder", "power"})
+
+
+def _nonzero_constant(v: Var) -> bool:
+    """A constant with no zero in it (a safe divisor for Python's operators)."""
+    return v.op.name == "constant" and bool(np.all(v.value != 0)) and v.value.dtype.kind != "c"
+
+
 _PYTHON_DEFAULT_DTYPES = (np.dtype(np.bool_), np.dtype(np.int64), np.dtype(np.float64))
 
 # a bias vector at least this long is copied into a 2-D buffer before it is added
@@ -315,6 +325,17 @@ class _Emitter:
             if h not in self.helpers:
                 self.helpers.append(h)
         expr = n.op.emit(args, **n.params)
+        if not n.op.elementwise:
+            # a Python number that the emission indexes or calls a method on (``d[None]``,
+            # ``d.reshape(...)``) must be a NumPy scalar, which has both
+            wrapped = False
+            for k, i in enumerate(n.inputs):
+                if i.id in self.weak and not args[k].text.startswith("np.") and re.search(
+                        rf"(?<![\w.]){re.escape(args[k].atom)}[.\[]", expr.text):
+                    args[k] = Expr(f"np.{i.dtype.name}({args[k].text})")
+                    wrapped = True
+            if wrapped:
+                expr = n.op.emit(args, **n.params)
         if self.plan:
             expr = memory.faster_expr(n, args, expr)
         if n.op.name in ("size_of", "shape_of") or (
@@ -322,6 +343,11 @@ class _Emitter:
                     i.id in self.weak or (i.op.name == "constant" and i.ndim == 0)
                     for i in n.inputs)):
             self.weak.add(n.id)
+            if n.op.ufunc in _PYTHON_DIFFERS and (n.op.ufunc == "power"
+                                                  or not _nonzero_constant(n.inputs[-1])):
+                # Python numbers raise on x / 0 (NumPy gives inf or nan and a warning) and
+                # turn (-8.0) ** (1 / 3) complex: NumPy's own function keeps its semantics
+                expr = Expr(f"np.{n.op.ufunc}({args[0].text}, {args[1].text})")
         self.alias_leaf[n.id] = n.op.view and self.alias_leaf.get(n.inputs[0].id, False) \
             if n.inputs else False
         # an identity (stop_gradient) is an alias, not a line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..ir.types import format_shape
 from ..ops import arange, astype, log, log_softmax, mean, softplus, square, squeeze, sum
+from ..ops.checks import check_index
 from ..ops.nnfuncs import shifted
 from ..ops.leaves import as_var
 from ..ops.registry import describe
@@ -30,6 +31,7 @@ def cross_entropy(logits, labels):
                              f"and 1-D labels [batch]; got logits {describe(z)} and labels "
                              f"{describe(y)}")
         _, s, e, total = shifted(z, (1,))
+        y = check_index(y, z, 1, f"cross_entropy: labels {describe(y)}")
         return mean(log(squeeze(total, 1)) - s[arange(z.shape[0]), y])
     if y.dtype.kind == "f":
         if y.ndim != z.ndim:

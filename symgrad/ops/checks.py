@@ -43,3 +43,40 @@ def ensure_shape(x, shape, what: str):
     if x.type.shape == shape:
         return x
     return apply(ENSURE_SHAPE, [x], shape=shape, what=str(what))
+
+
+CHECK_INDEX_HELPER = '''def _check_index(index, size, low, what):
+    """`index` itself, once every entry is checked to lie in [low, size)."""
+    if index.size:
+        lo, hi = index.min(), index.max()
+        if lo < low or hi >= size:
+            bad = lo if lo < low else hi
+            raise IndexError(f"{what}: value {bad} is out of range [{low}, {size})")
+    return index'''
+
+
+def _check_index_infer(types, axis, negative, what):
+    return types[0]
+
+
+CHECK_INDEX = defop(
+    "check_index", infer=_check_index_infer,
+    emit=lambda a, axis, negative, what: Expr(
+        f"_check_index({a[0].text}, {a[1].atom}.shape[{axis}], "
+        f"{f'-{a[1].atom}.shape[{axis}]' if negative else '0'}, {what!r})"),
+    vjp=lambda g, out, idx, ref, axis, negative, what: [None, None], inline=False,
+    helpers=(CHECK_INDEX_HELPER,), shape_only=(1,), short="checked")
+
+
+def check_index(index, ref, axis: int, what: str, negative: bool = False):
+    """``index``, checked at run time to index axis ``axis`` of ``ref`` (``0 <= i < n``;
+    ``-n <= i < n`` with ``negative``): a value that is data gets a clear error naming it,
+    raised before any shared value changes, instead of NumPy's wrap-around for -1 or an
+    IndexError from a generated line. Constants are checked when the graph is built."""
+    if index.op is CHECK_INDEX or index.op.name in ("constant", "arange"):
+        return index
+    out = apply(CHECK_INDEX, [index, ref], axis=int(axis), negative=bool(negative),
+                what=str(what))
+    if index.name:
+        out.name = f"{index.name}_checked"
+    return out

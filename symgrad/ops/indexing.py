@@ -14,7 +14,8 @@ import numpy as np
 from ..ir.node import Var
 from ..ir.types import ShapeError, TensorType, broadcast_shapes
 from .leaves import as_var
-from .registry import Expr, apply, defop
+from .checks import check_index
+from .registry import Expr, apply, defop, describe
 
 SCATTER_HELPERS = (
     '''def _scatter_add(shape, index, values, dtype):
@@ -209,5 +210,13 @@ def getitem(x, index):
     _check_constant_bounds(x, entries, adv)
     if all(e == ("slice", None, None, None) for e in entries):
         return x
+    axis = 0
+    for e in entries:      # indices that are data are checked when the function runs
+        if e[0] == "adv":
+            adv[e[1]] = check_index(adv[e[1]], x, axis, negative=True,
+                                    what=f"index {describe(adv[e[1]])} into axis {axis} "
+                                         f"of {describe(x)}")
+        if e[0] != "new":
+            axis += 1
     return apply(GETITEM, [x, *adv], index=entries)
 

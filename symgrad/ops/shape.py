@@ -266,7 +266,10 @@ def _expand_infer(types, axis):
 
 
 def _index_text(x, ndim, axes, fill):
-    """``x[:, None]``-style text: ``fill`` at ``axes`` of an ``ndim`` index, ``:`` elsewhere."""
+    """``x[:, None]``-style text: ``fill`` at ``axes`` of an ``ndim`` index, ``:`` elsewhere
+    (``x`` itself where there are no axes)."""
+    if not axes:
+        return x.text
     parts = [fill if i in axes else ":" for i in range(ndim)]
     while parts and parts[-1] == ":":
         parts.pop()
@@ -275,7 +278,7 @@ def _index_text(x, ndim, axes, fill):
 
 EXPAND_DIMS = defop(
     "expand_dims", infer=_expand_infer,
-    emit=lambda a, axis: Expr(_index_text(a[0], max(axis) + 1, axis, "None")),
+    emit=lambda a, axis: Expr(_index_text(a[0], max(axis, default=-1) + 1, axis, "None")),
     vjp=lambda g, out, x, axis: [squeeze(g, axis)], view=True, inline=True, short="expand")
 
 
@@ -307,7 +310,7 @@ def _squeeze_infer(types, axis):
 
 
 def _squeeze_emit(args, axis):
-    return Expr(_index_text(args[0], max(axis) + 1, axis, "0"))
+    return Expr(_index_text(args[0], max(axis, default=-1) + 1, axis, "0"))
 
 
 SQUEEZE = defop("squeeze", infer=_squeeze_infer, emit=_squeeze_emit,

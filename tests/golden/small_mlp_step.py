@@ -3,6 +3,16 @@
 import numpy as np
 
 
+def _check_index(index, size, low, what):
+    """`index` itself, once every entry is checked to lie in [low, size)."""
+    if index.size:
+        lo, hi = index.min(), index.max()
+        if lo < low or hi >= size:
+            bad = lo if lo < low else hi
+            raise IndexError(f"{what}: value {bad} is out of range [{low}, {size})")
+    return index
+
+
 def _aligned(shape, dtype, fill=None):
     """A new array of ``shape`` and ``dtype`` whose data starts on a 64-byte boundary
     (a cache line); filled with ``fill`` when given, else uninitialised like np.empty."""
@@ -66,14 +76,15 @@ def train_step(x, y, lr, W1, b1, W2, b2, _ws):
     exp1 = np.exp(sub1, out=_buf6)              # [batch, 3]
     sum1 = np.dot(exp1, _ones1, out=_buf7)      # [batch]
     log1 = np.log(sum1, out=_buf8)              # [batch]
-    sub2 = np.subtract(log1, sub1[_rows1, y], out=log1)  # [batch]
+    y_checked = _check_index(y, logits.shape[1], 0, "cross_entropy: labels 'y' i64[batch]")  # [batch]
+    sub2 = np.subtract(log1, sub1[_rows1, y_checked], out=log1)  # [batch]
     loss = np.add.reduce(sub2) / sub2.shape[0]  # []
 
     # ---- backward
     div1 = lr / sub2.shape[0]                   # []  vjp of mean
     div2 = np.divide(div1, sum1, out=sum1)      # [batch]  vjp of log
     mul1 = np.multiply(div2[:, None], exp1, out=exp1)  # [batch, 3]  vjp of exp
-    mul1[_rows1, y] += -div1                    # [batch, 3]  fan-out sum
+    mul1[_rows1, y_checked] += -div1            # [batch, 3]  fan-out sum
     d_logits = mul1
     d_h1 = np.dot(d_logits, W2.T, out=_buf9)    # [batch, 8]  vjp of matmul
     mask1 = np.ceil(np.minimum(h1, _ones2, out=_buf10), out=_buf10)  # [batch, 8]  vjp of relu (h1)
