@@ -142,3 +142,17 @@ def test_gather_index_that_is_data_is_checked(optimize):
         f(np.arange(5.0), np.array([5, 0]))
     with pytest.raises(IndexError, match=r"value -6"):
         f(np.arange(5.0), np.array([-6, 0]))
+
+
+@pytest.mark.parametrize("optimize", BOTH)
+def test_constant_arrays_keep_shape_and_non_finite_values(optimize):
+    """An empty (0, 3) constant was emitted as np.array([]) of shape (0,); nan and inf in a
+    small constant were emitted as undefined names."""
+    x = sg.matrix("x", (0, 3))
+    y = sg.vector("y", 3)
+    special = np.array([np.nan, -np.inf, np.inf])
+    f = sg.function([x, y], [x * sg.constant(np.zeros((0, 3))), y * sg.constant(special)],
+                    optimize=optimize)
+    empty, out = f(np.zeros((0, 3)), np.ones(3))
+    assert empty.shape == (0, 3)
+    np.testing.assert_array_equal(out, special)

@@ -92,8 +92,14 @@ def _literal(value: np.ndarray) -> Expr:
 
 
 def _array_literal(name: str, value: np.ndarray) -> str:
+    dtype = f"np.{value.dtype.name}"
+    if value.size == 0:         # a nested list would lose the shape of an empty array
+        return f"{name} = np.zeros({value.shape!r}, dtype={dtype})"
     if value.size <= LITERAL_ARRAY_SIZE:
-        return f"{name} = np.array({value.tolist()!r}, dtype=np.{value.dtype.name})"
+        text = repr(value.tolist())
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            text = re.sub(r"\b(nan|inf)\b", r"np.\1", text)
+        return f"{name} = np.array({text}, dtype={dtype})"
     data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode("ascii")
     return (f"{name} = np.frombuffer(base64.b64decode({data!r}), dtype=np.{value.dtype.name})"
             f".reshape({value.shape!r}).copy()")
