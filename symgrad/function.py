@@ -16,6 +16,7 @@ import numpy as np
 from .autodiff.structure import flatten
 from .codegen import generate, load
 from .codegen.naming import RESERVED
+from .diagnostics import locate_error
 from .ir.graph import Graph, toposort
 from .ir.node import SharedVariable, Var
 from .ir.types import format_shape
@@ -294,7 +295,11 @@ class Function:
         # the entry made for this function (see _make_entry) runs the common case, arrays
         # of the exact dtypes and valid shapes passed by position, and hands anything else
         # to _call_general
-        return self._entry(self, args, kwargs)
+        try:
+            return self._entry(self, args, kwargs)
+        except Exception as exc:     # name the user's line that built the failing node
+            locate_error(self._compiled, exc)
+            raise
 
     def __getstate__(self):
         # the entry holds this function's shared variables; a copy makes its own (below)

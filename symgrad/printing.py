@@ -8,7 +8,7 @@ import subprocess
 import networkx as nx
 
 from .ir.graph import toposort
-from .ir.node import Var
+from .ir.node import Var, format_location
 from .ir.types import short_dtype
 
 
@@ -47,12 +47,13 @@ def _short(v) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def debugprint(obj, max_depth: int | None = None) -> str:
+def debugprint(obj, max_depth: int | None = None, show_location: bool = False) -> str:
     """An indented tree: one line per node with op, name, type and a reference number.
 
     A node reached a second time is printed as ``*N`` (its number) instead of again, so
     shared subexpressions are visible and the output stays linear in graph size.
-    Nodes built by differentiation are marked ``(grad)``.
+    Nodes built by differentiation are marked ``(grad)``. With ``show_location``, each
+    node's line ends with ``@ file:line`` of the user code that built it.
     """
     roots = _roots(obj)
     numbers: dict[int, int] = {}
@@ -66,7 +67,8 @@ def debugprint(obj, max_depth: int | None = None) -> str:
             continue
         numbers[n.id] = len(numbers) + 1
         grad = "  (grad)" if n.is_grad else ""
-        lines.append(f"{pad}#{numbers[n.id]} {_label(n)} : {n.type}{grad}")
+        where = f"  @ {format_location(n.loc)}" if show_location else ""
+        lines.append(f"{pad}#{numbers[n.id]} {_label(n)} : {n.type}{grad}{where}")
         if max_depth is not None and depth >= max_depth:
             continue
         for i in reversed(n.inputs):

@@ -270,6 +270,7 @@ class _Engine:
         for n in fresh:
             if n.tag is None and not n.op.leaf:
                 n.tag = old.tag
+            n.loc = old.loc          # built where the node it replaces was built
         if old.name is not None and root.name is None and not root.op.leaf:
             root.name = old.name
         for n in fresh:
