@@ -36,12 +36,13 @@ def node_origin(n: Var) -> str:
     return f"built at {format_location(n.loc)}"
 
 
-def generated_frame(exc: BaseException, code):
-    """The innermost traceback entry running ``code`` (the generated function), or None."""
+def generated_frame(exc: BaseException, codes):
+    """The innermost traceback entry running one of ``codes`` (the generated function),
+    or None."""
     tb = exc.__traceback__
     found = None
     while tb is not None:
-        if tb.tb_frame.f_code is code:
+        if tb.tb_frame.f_code in codes:
             found = tb
         tb = tb.tb_next
     return found
@@ -66,17 +67,17 @@ def explain_line(module, filename: str, lineno: int) -> list[str]:
     return lines
 
 
-def locate_error(compiled, exc: BaseException) -> None:
-    """Add the note (once) when ``exc`` was raised inside ``compiled``'s generated code."""
+def locate_error(compiled, exc: BaseException, code=None) -> None:
+    """Add the note (once) when ``exc`` was raised inside ``compiled``'s generated code
+    (``code``: the code objects that count as it; default, the compiled function's)."""
     if getattr(exc, _MARK, False):
         return
-    code = getattr(compiled.fn, "__code__", None)
-    if code is None:
-        return
-    tb = generated_frame(exc, code)
+    codes = code or (getattr(compiled.fn, "__code__", None),)
+    tb = generated_frame(exc, codes)
     if tb is None:
         return
-    note = "\n".join(explain_line(compiled.module, code.co_filename, tb.tb_lineno))
+    filename = tb.tb_frame.f_code.co_filename
+    note = "\n".join(explain_line(compiled.module, filename, tb.tb_lineno))
     try:
         setattr(exc, _MARK, True)
     except AttributeError:

@@ -414,6 +414,13 @@ class Function:
         """With ``dump_passes=True``: ``(pass name, roots)`` after each pass."""
         return [(n, g.roots) for n, g in self._pass_dumps]
 
+    def profile(self, *args, repeat: int = 20, **kwargs):
+        """Time every statement of the generated code on these arguments; returns a
+        table (``print`` it, or display it in a notebook). Runs on copies of the shared
+        values: no update is applied. See ``symgrad/profile.py``."""
+        from .profile import profile
+        return profile(self, args, kwargs, repeat=repeat)
+
     def save(self, path) -> str:
         """Write a standalone module (NumPy only) defining this function; returns the path.
 
