@@ -436,6 +436,12 @@ class Function:
         ins = ", ".join(v.name or "?" for v in self.inputs)
         return f"<symgrad.Function {self.name}({ins})>"
 
+    def _repr_html_(self) -> str:
+        """In a notebook: signature, outputs, updates, passes, lowerings, highlighted
+        source and graph (symgrad/display.py)."""
+        from .display import function_html
+        return function_html(self)
+
 
 def _make_entry(f: Function):
     """The function ``Function.__call__`` hands every call to: ``entry(self, args, kwargs)``.

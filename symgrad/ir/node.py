@@ -208,6 +208,11 @@ class Var:
     def __str__(self) -> str:
         return self.name or f"{self.op.name}:{self.type}"
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the type, where it was built, and its graph."""
+        from ..display import var_html
+        return var_html(self)
+
     def __bool__(self):
         raise TypeError(
             f"the truth value of symbolic variable {self} is unknown while building; use "
