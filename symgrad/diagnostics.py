@@ -36,6 +36,13 @@ def node_origin(n: Var) -> str:
     return f"built at {format_location(n.loc)}"
 
 
+def user_line(loc) -> str:
+    """The text of the user's line at ``loc`` ('' when it cannot be read)."""
+    if not loc:
+        return ""
+    return linecache.getline(loc[0], loc[1]).strip()
+
+
 def generated_frame(exc: BaseException, codes):
     """The innermost traceback entry running one of ``codes`` (the generated function),
     or None."""
@@ -58,6 +65,9 @@ def explain_line(module, filename: str, lineno: int) -> list[str]:
         return lines
     head, rest = nodes[0], nodes[1:]
     lines.append(f"  computing {describe_node(head)}, {node_origin(head)}")
+    code = user_line(head.tag.node.loc if head.is_grad else head.loc)
+    if code:
+        lines.append(f"    {code}")
     seen = {head.loc}
     for n in rest:
         if n.loc in seen and not n.is_grad:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import sys
 from typing import Any
 
@@ -89,8 +90,14 @@ def format_location(loc, cwd: str | None = None) -> str:
     cwd = os.getcwd() if cwd is None else cwd
     if fname.startswith(cwd + os.sep):
         fname = fname[len(cwd) + 1:]
-    where = f"{fname}:{line}"
+    if _NOTEBOOK_CELL.search(fname) or fname.startswith("<ipython-input-"):
+        where = f"notebook cell, line {line}"      # the kernel's file name says nothing
+    else:
+        where = f"{fname}:{line}"
     return where if func in ("<module>", None) else f"{where} (in {func})"
+
+
+_NOTEBOOK_CELL = re.compile(r"[/\\]ipykernel_\d+[/\\]\d+\.py$")
 
 
 def add_location_note(exc: BaseException, loc, what: str = "built at") -> None:
