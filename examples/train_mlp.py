@@ -4,6 +4,7 @@
     python examples/train_mlp.py                                  # SGD, about 97-98% test
     python examples/train_mlp.py --optimizer adam --dropout 0.2
     python examples/train_mlp.py --epochs 5 --out /tmp/mlp_out
+    python examples/train_mlp.py --plot                           # also train_mlp.png
 
 The digits (8x8 images, 1797 of them) are split once into a training set and a held-out
 test set (25%, stratified, fixed split). Every epoch visits the training set in shuffled
@@ -11,6 +12,8 @@ mini-batches; the compiled training step computes the loss, its gradients and th
 optimizer's updates in one generated NumPy function. After training, the generated source
 of that step (a standalone module, ``train_step.py``) and its graph in Graphviz DOT
 (``train_step.dot``) are written to the output folder: read them to see the backward pass.
+With ``--plot`` (matplotlib, ``pip install -e ".[examples]"``) the loss and accuracy
+curves go next to them as ``train_mlp.png``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import symgrad as sg
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.02, "adam": 0.002}
+FIGSIZE, DPI = (10.0, 4.0), 100          # the figure is 1000 x 400 pixels
 
 
 def load_data(seed: int = 0):
@@ -66,6 +70,36 @@ def accuracy(predict, X, y) -> float:
     return float(np.mean(predict(X) == y))
 
 
+def plot(history: dict, path: str, title: str) -> str | None:
+    """Loss per epoch (left) and train/test accuracy (right) as a PNG; None without
+    matplotlib."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = range(1, len(history["loss"]) + 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=FIGSIZE, dpi=DPI)
+    left.plot(epochs, history["loss"], marker="o")
+    left.set_xlabel("epoch")
+    left.set_ylabel("mean training loss")
+    left.set_yscale("log")
+    right.plot(epochs, history["train_accuracy"], marker="o", label="train")
+    right.plot(epochs, history["test_accuracy"], marker="o", label="test")
+    right.set_xlabel("epoch")
+    right.set_ylabel("accuracy")
+    right.legend()
+    from matplotlib.ticker import MaxNLocator
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(title)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="sgd")
@@ -82,6 +116,8 @@ def parse_args(argv):
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--out", default=DEFAULT_OUT,
                    help="folder for the generated source and DOT dump (default: %(default)s)")
+    p.add_argument("--plot", action="store_true",
+                   help="also write the loss and accuracy curves (train_mlp.png, matplotlib)")
     p.add_argument("--quiet", action="store_true", help="print the final line only")
     args = p.parse_args(argv)
     if not 0 <= args.dropout < 1:
@@ -106,6 +142,7 @@ def main(argv=None) -> dict:
         f"float32; compiled in {compile_s:.2f} s")
     say(f"{'epoch':>5} {'loss':>8} {'train acc':>9} {'test acc':>8} {'time':>7}")
     order = np.random.default_rng(args.seed)
+    history: dict = {"loss": [], "train_accuracy": [], "test_accuracy": []}
     for epoch in range(1, args.epochs + 1):
         # cosine schedule: the learning rate (an input of the step) falls from lr to ~0
         lr = np.float32(args.lr * 0.5 * (1 + np.cos(np.pi * (epoch - 1) / args.epochs))
@@ -115,6 +152,8 @@ def main(argv=None) -> dict:
         loss = float(np.mean(losses))
         train_acc = accuracy(predict, X_train, y_train)
         test_acc = accuracy(predict, X_test, y_test)
+        for key, value in zip(history, (loss, train_acc, test_acc)):
+            history[key].append(value)
         elapsed = time.perf_counter() - start
         say(f"{epoch:5d} {loss:8.4f} {train_acc:9.2%} {test_acc:8.2%} {elapsed:6.2f}s")
         if not np.isfinite(loss):
@@ -126,12 +165,18 @@ def main(argv=None) -> dict:
     dot_path = os.path.join(args.out, "train_step.dot")
     with open(dot_path, "w", encoding="utf-8") as fh:
         fh.write(sg.to_dot(train_step))
+    figure = None
+    if args.plot:
+        figure = plot(history, os.path.join(args.out, "train_mlp.png"),
+                      f"MLP 64-{args.hidden}-10 on the digits, {args.optimizer}")
+        say("matplotlib is not installed: no figure (pip install -e '.[examples]')"
+            if figure is None else f"wrote {figure}")
     elapsed = time.perf_counter() - start
     print(f"final: test accuracy {test_acc:.2%}, train accuracy {train_acc:.2%}, "
           f"{elapsed:.1f} s; wrote {source_path} and {dot_path}")
     return {"test_accuracy": test_acc, "train_accuracy": train_acc, "loss": loss,
             "seconds": elapsed, "source": source_path, "dot": dot_path,
-            "epochs": epoch}
+            "epochs": epoch, "history": history, "figure": figure}
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import numpy as np
 from .autodiff.structure import flatten
 from .codegen import generate, load
 from .codegen.naming import RESERVED
+from .diagnostics import locate_error
 from .ir.graph import Graph, toposort
 from .ir.node import SharedVariable, Var
 from .ir.types import format_shape
@@ -299,7 +300,11 @@ class Function:
         # the entry made for this function (see _make_entry) runs the common case, arrays
         # of the exact dtypes and valid shapes passed by position, and hands anything else
         # to _call_general
-        return self._entry(self, args, kwargs)
+        try:
+            return self._entry(self, args, kwargs)
+        except Exception as exc:     # name the user's line that built the failing node
+            locate_error(self._compiled, exc)
+            raise
 
     def __getstate__(self):
         # the entry holds this function's shared variables; a copy makes its own (below)
@@ -420,6 +425,13 @@ class Function:
         """With ``dump_passes=True``: ``(pass name, roots)`` after each pass."""
         return [(n, g.roots) for n, g in self._pass_dumps]
 
+    def profile(self, *args, repeat: int = 20, **kwargs):
+        """Time every statement of the generated code on these arguments; returns a
+        table (``print`` it, or display it in a notebook). Runs on copies of the shared
+        values: no update is applied. See ``symgrad/profile.py``."""
+        from .profile import profile
+        return profile(self, args, kwargs, repeat=repeat)
+
     def save(self, path) -> str:
         """Write a standalone module (NumPy only) defining this function; returns the path.
 
@@ -434,6 +446,12 @@ class Function:
     def __repr__(self) -> str:
         ins = ", ".join(v.name or "?" for v in self.inputs)
         return f"<symgrad.Function {self.name}({ins})>"
+
+    def _repr_html_(self) -> str:
+        """In a notebook: signature, outputs, updates, passes, lowerings, highlighted
+        source and graph (symgrad/display.py)."""
+        from .display import function_html
+        return function_html(self)
 
 
 def _make_entry(f: Function):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
 import networkx as nx
 
 from .ir.graph import toposort
-from .ir.node import Var
+from .ir.node import Var, format_location
 from .ir.types import short_dtype
 
 
@@ -47,12 +48,13 @@ def _short(v) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def debugprint(obj, max_depth: int | None = None) -> str:
+def debugprint(obj, max_depth: int | None = None, show_location: bool = False) -> str:
     """An indented tree: one line per node with op, name, type and a reference number.
 
     A node reached a second time is printed as ``*N`` (its number) instead of again, so
     shared subexpressions are visible and the output stays linear in graph size.
-    Nodes built by differentiation are marked ``(grad)``.
+    Nodes built by differentiation are marked ``(grad)``. With ``show_location``, each
+    node's line ends with ``@ file:line`` of the user code that built it.
     """
     roots = _roots(obj)
     numbers: dict[int, int] = {}
@@ -66,7 +68,8 @@ def debugprint(obj, max_depth: int | None = None) -> str:
             continue
         numbers[n.id] = len(numbers) + 1
         grad = "  (grad)" if n.is_grad else ""
-        lines.append(f"{pad}#{numbers[n.id]} {_label(n)} : {n.type}{grad}")
+        where = f"  @ {format_location(n.loc)}" if show_location else ""
+        lines.append(f"{pad}#{numbers[n.id]} {_label(n)} : {n.type}{grad}{where}")
         if max_depth is not None and depth >= max_depth:
             continue
         for i in reversed(n.inputs):
@@ -87,9 +90,66 @@ def _dot_str(s: str) -> str:
     return f'"{_dot_escape(s)}"'
 
 
+_LAYER_NAME = re.compile(r"^[A-Za-z_]*?_?(\d+)$")
+MAX_CLUSTER_NODES = 5000
+
+
+def layers(order: list[Var]) -> dict[int, int]:
+    """Node id -> layer number, where the user named parameters ``W1``, ``b1``, ``W2``...
+
+    A shared variable whose name ends in a number k is in layer k. A forward node is in
+    layer k when the deepest layer it depends on is k and either it reads a layer-k
+    parameter itself or it feeds a node that reads a layer-(k+1) parameter (so the
+    activation after ``x @ W1 + b1`` is in layer 1, the loss after the last layer in
+    none). A gradient node is in its forward node's layer.
+    """
+    grad_fwd = [n.tag.node for n in order if n.is_grad]
+    every = toposort(list(order) + grad_fwd) if grad_fwd else list(order)
+    if len(every) > MAX_CLUSTER_NODES:
+        return {}
+    own: dict[int, int] = {}
+    for n in every:
+        if n.op.name == "shared" and n.name:
+            m = _LAYER_NAME.match(n.name)
+            if m:
+                own[n.id] = int(m.group(1))
+    if not own:
+        return {}
+    deepest: dict[int, int] = {}
+    reads: dict[int, int] = {}
+    for n in every:
+        if n.id in own:
+            deepest[n.id] = own[n.id]
+        elif n.inputs and not n.is_grad:
+            deepest[n.id] = max((deepest.get(i.id, 0) for i in n.inputs), default=0)
+            reads[n.id] = max((own.get(i.id, 0) for i in n.inputs), default=0)
+    feeds: dict[int, set] = {}          # layers of the parameter readers downstream
+    for n in reversed(every):
+        here = feeds.setdefault(n.id, set())
+        if reads.get(n.id):
+            here.add(reads[n.id])
+        for i in n.inputs:
+            feeds.setdefault(i.id, set()).update(here)
+    out = dict(own)
+    for n in every:
+        k = deepest.get(n.id, 0)
+        if n.id in own or not k or n.is_grad:
+            continue
+        if reads.get(n.id) == k or (k + 1) in feeds[n.id]:
+            out[n.id] = k
+    for n in every:
+        if n.is_grad and n.tag.node.id in out:
+            out[n.id] = out[n.tag.node.id]
+    return out
+
+
 def to_dot(obj, name: str = "symgrad") -> str:
     """The graph in Graphviz DOT. Forward nodes are blue, nodes built by differentiation
-    orange; inputs, shared variables and constants have shapes of their own."""
+    orange; inputs, shared variables and constants have shapes of their own. Where
+    parameters are named ``W1``, ``b1``, ``W2``..., each layer is drawn in a box (a
+    ``cluster``). The result is a ``str`` that a notebook draws as SVG when Graphviz is
+    installed (``symgrad.display.DotSource``)."""
+    from .display import DotSource
     roots = _roots(obj)
     order = toposort(roots)
     out = [f"digraph {_dot_str(name)} {{", "  rankdir=BT;",
@@ -104,12 +164,24 @@ def to_dot(obj, name: str = "symgrad") -> str:
         if n.id in root_ids:
             attrs.append("penwidth=2")
         out.append(f"  n{n.id} [{', '.join(attrs)}];")
+    groups: dict[int, list[Var]] = {}
+    layer_of = layers(order)
+    for n in order:
+        if n.id in layer_of:
+            groups.setdefault(layer_of[n.id], []).append(n)
+    for k in sorted(groups):
+        params = ", ".join(n.name for n in groups[k] if n.op.name == "shared")
+        label = f"layer {k}" + (f" ({params})" if params else "")
+        members = " ".join(f"n{n.id};" for n in groups[k])
+        out.append(f"  subgraph cluster_layer{k} {{ label={_dot_str(label)}; "
+                   f'style="rounded,dashed"; color="#8c8c8c"; fontname="Helvetica"; '
+                   f"fontsize=10; {members} }}")
     for n in order:
         for k, i in enumerate(n.inputs):
             extra = f' [label="{k}"]' if len(n.inputs) > 1 and not n.op.commutative else ""
             out.append(f"  n{i.id} -> n{n.id}{extra};")
     out.append("}")
-    return "\n".join(out) + "\n"
+    return DotSource("\n".join(out) + "\n")
 
 
 def to_networkx(obj) -> nx.DiGraph:

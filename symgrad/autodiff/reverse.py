@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import depends_on, toposort
-from ..ir.node import GradTag, Var, building_tag
+from ..ir.node import (GradTag, Var, _current_loc, building_location, building_tag,
+                       user_location)
 from ..ir.types import format_shape
 from ..ops import astype, constant, ones_like, sum_to, zeros_like
 from ..ops.leaves import as_var
@@ -51,7 +52,15 @@ def _zeros(v: Var) -> Var:
 
 
 def backprop(outputs: list[Var], cotangents: list[Var], wrt: list[Var]) -> list[Var]:
-    """Cotangents of ``wrt`` given cotangents of ``outputs`` (the core of grad and vjp)."""
+    """Cotangents of ``wrt`` given cotangents of ``outputs`` (the core of grad and vjp).
+
+    The nodes it builds are located at the user's call (``sg.grad(...)``), found once;
+    their tag names the forward node, which carries its own location."""
+    with building_location(_current_loc[0] or user_location(1)):
+        return _backprop(outputs, cotangents, wrt)
+
+
+def _backprop(outputs: list[Var], cotangents: list[Var], wrt: list[Var]) -> list[Var]:
     order = toposort(outputs)
     needed = depends_on(order, wrt)
     wrt_ids = {w.id for w in wrt}

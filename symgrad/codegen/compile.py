@@ -10,11 +10,20 @@ from ..blas import gemm_table
 from .emitter import Module
 
 
-def load(module: Module):
-    """Compile and execute ``module.source``; return its function."""
+def filename_of(module: Module) -> str:
+    """The file name the module's code is compiled under (and its linecache key)."""
     digest = hashlib.sha1(module.source.encode()).hexdigest()[:10]
-    filename = f"<symgrad {module.name} {digest}>"
-    code = compile(module.source, filename, "exec")
+    return f"<symgrad {module.name} {digest}>"
+
+
+def load(module: Module, tree=None):
+    """Compile and execute ``module.source``; return its function.
+
+    ``tree``: an ``ast.Module`` to compile instead of the source (an instrumented copy
+    of it, as ``f.profile`` makes), under the same file name so that tracebacks show the
+    generated lines."""
+    filename = filename_of(module)
+    code = compile(module.source if tree is None else tree, filename, "exec")
     lines = module.source.splitlines(keepends=True)
     linecache.cache[filename] = (len(module.source), None, lines, filename)
     namespace = {"__name__": f"symgrad_generated.{module.name}", "__file__": filename}

@@ -68,6 +68,9 @@ class Module:
     workspace: str | None = None     # name of the generated workspace function, if any
     workspace_dims: list = field(default_factory=list)  # its parameters: named dimensions
     inplace: bool = False            # updates are written into the shared arrays in place
+    # source line number -> the nodes that line computes (the node, then those inlined
+    # into it), so that an error raised on a generated line can name the user's code
+    line_nodes: dict = field(default_factory=dict)
 
     def standalone_source(self) -> str:
         marker = "# constants supplied by the runtime\n"
@@ -147,6 +150,9 @@ class _Emitter:
         # inside elementwise arithmetic but loses the dtype anywhere else
         self.weak: set[int] = set()
         self.lines: list[str] = []
+        self.line_nodes: list[tuple] = []     # per line of self.lines: the nodes it computes
+        self.current: tuple = ()              # the nodes of the statement being written
+        self.covers: dict[int, tuple] = {}    # pending node -> the nodes its text computes
         self.section = None
         self.helpers: list[str] = []
         self.constants: dict[str, np.ndarray] = {}
@@ -253,9 +259,12 @@ class _Emitter:
         if title is not None and title != self.section:
             if self.lines:
                 self.lines.append("")
+                self.line_nodes.append(())
             self.lines.append(f"    # ---- {title}")
+            self.line_nodes.append(())
             self.section = title
         self.lines.append(text)
+        self.line_nodes.append(self.current)
 
     def write(self, n: Var, expr: Expr) -> str:
         name = self.node_name(n)
@@ -268,7 +277,9 @@ class _Emitter:
 
     def materialize(self, node_id: int, n: Var) -> None:
         expr, _ = self.pending.pop(node_id)
+        outer, self.current = self.current, self.covers.pop(node_id, (n,))
         self.write(n, expr)
+        self.current = outer
 
     # --- the walk ---------------------------------------------------------------------
     def sections(self) -> dict[int, str]:
@@ -311,6 +322,11 @@ class _Emitter:
             for i in n.inputs:
                 if i.id in self.pending:
                     self.materialize(i.id, by_id[i.id])
+        covered = [n]
+        for i in n.inputs:
+            if i.id in self.pending:
+                covered.extend(self.covers.pop(i.id, (i,)))
+        self.current = tuple(covered)
         args, depth, reads = [], 0, []
         for i in n.inputs:
             if i.id in self.pending:
@@ -374,6 +390,7 @@ class _Emitter:
         if inline:
             self.pending[n.id] = (expr, depth + 1)
             self.reads_of[n.id] = reads
+            self.covers[n.id] = self.current
             return
         if out_text is not None:           # an update written into its shared array
             scratch = _StatementWorkspace(self, exclude=None)
@@ -661,6 +678,7 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
                            if t.id in param_of and r.id not in out_ids and not r.op.leaf
                            and r.id not in em.inplace_target}
     em.run(param_of)
+    em.current = ()
 
     def raw_text(r: Var) -> str:
         if r.id in em.name_of:
@@ -731,6 +749,7 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
             body.append(f"    {text[:cut + 1]} \\")
             text = text[cut + 2:]
         body.append(f"    {text}")
+    first_line = len(body)
     body += em.lines
     body.append("")
     new_shared = "{" + ", ".join(f"{k!r}: {t}" for k, t in zip(update_keys, upd_texts)) + "}"
@@ -766,8 +785,11 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
         blocks = blocks.rstrip("\n") + "\n\n\n" + ALIGNED_SOURCE + "\n\n\n" + ws_src
     source = blocks.rstrip("\n") + "\n\n\n" + "\n".join(body) + "\n"
     const_src = "".join(_array_literal(k, v) + "\n" for k, v in big.items())
-    return Module(fname, source, params, list(shared), update_keys, big, const_src,
-                  ws_name, ws_dims, inplace)
+    module = Module(fname, source, params, list(shared), update_keys, big, const_src,
+                    ws_name, ws_dims, inplace)
+    offset = (blocks.rstrip("\n") + "\n\n\n").count("\n") + first_line + 1
+    module.line_nodes = {offset + k: nodes for k, nodes in enumerate(em.line_nodes) if nodes}
+    return module
 
 
 def _dim_texts(buffers, inputs, params) -> list[str]:
@@ -902,6 +924,7 @@ def _inplace_tail(em, out_roots, upd_roots, targets, param_of, value_text, raw_t
         em.add_line("    # written into the shared arrays, now that everything is computed")
         for n in em.deferred:
             em.node(n, em.by_id, out_text=em.inplace_target[n.id])
+        em.current = ()
         for line in writes:
             em.add_line(line)
     for (t, r), text in zip(unread, unread_texts):

@@ -87,6 +87,7 @@ def clone(node: Var, inputs: tuple) -> Var:
     c = Var(node.op, inputs, node.params, node.type)
     c._name = node._name
     c.tag = node.tag
+    c.loc = node.loc
     return c
 
 

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import re
+import sys
 from typing import Any
 
 import numpy as np
@@ -38,14 +41,81 @@ _current_tag: list = [None]
 
 
 @contextlib.contextmanager
-def building_tag(tag):
-    """Attach ``tag`` to every node created inside the ``with`` block."""
-    old = _current_tag[0]
-    _current_tag[0] = tag
+def _holding(cell: list, value):
+    """``cell[0] = value`` inside the ``with`` block."""
+    old = cell[0]
+    cell[0] = value
     try:
         yield
     finally:
-        _current_tag[0] = old
+        cell[0] = old
+
+
+def building_tag(tag):
+    """Attach ``tag`` to every node created inside the ``with`` block."""
+    return _holding(_current_tag, tag)
+
+
+# Where in user code a node was built: the first frame outside symgrad's own files (and
+# NumPy's dispatch shims). While ``_current_loc[0]`` is set (the optimizer passes of one
+# compile), new nodes take it instead of walking the stack.
+_current_loc: list = [None]
+_OWN_FILES = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+              "<__array_function__")
+
+
+def user_location(skip: int = 1) -> tuple[str, int, str] | None:
+    """``(file, line, function)`` of the nearest caller outside symgrad, or None.
+
+    ``skip`` frames above this function's caller are passed over first. Cheap: a few
+    attribute reads per frame, no file access (the line's text is read only when shown).
+    """
+    try:
+        f = sys._getframe(skip + 1)
+    except ValueError:
+        return None
+    own = _OWN_FILES
+    while f is not None:
+        code = f.f_code
+        if not code.co_filename.startswith(own):
+            return (code.co_filename, f.f_lineno, code.co_name)
+        f = f.f_back
+    return None
+
+
+def building_location(loc):
+    """Give ``loc`` to every node created inside the ``with`` block (None: find it)."""
+    return _holding(_current_loc, loc)
+
+
+def format_location(loc, cwd: str | None = None) -> str:
+    """``file:line (in function)``; a file under the working directory is shown relative
+    to it."""
+    if not loc:
+        return "unknown location"
+    fname, line, func = loc
+    cwd = os.getcwd() if cwd is None else cwd
+    if fname.startswith(cwd + os.sep):
+        fname = fname[len(cwd) + 1:]
+    if _NOTEBOOK_CELL.search(fname) or fname.startswith("<ipython-input-"):
+        where = f"notebook cell, line {line}"      # the kernel's file name says nothing
+    else:
+        where = f"{fname}:{line}"
+    return where if func in ("<module>", None) else f"{where} (in {func})"
+
+
+_NOTEBOOK_CELL = re.compile(r"[/\\]ipykernel_\d+[/\\]\d+\.py$")
+
+
+def add_location_note(exc: BaseException, loc, what: str = "built at") -> None:
+    """Add ``what file:line`` to ``exc``: a note (Python 3.11+), else the message."""
+    if not loc:
+        return
+    note = f"{what} {format_location(loc)}"
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    elif len(exc.args) == 1 and isinstance(exc.args[0], str):
+        exc.args = (f"{exc.args[0]}\n{note}",)
 
 
 class GradTag:
@@ -82,7 +152,8 @@ class Var:
     __array_ufunc__ = None  # make NumPy defer to our reflected operators
     __array_priority__ = 1000
 
-    __slots__ = ("op", "inputs", "params", "type", "_name", "tag", "id", "__weakref__")
+    __slots__ = ("op", "inputs", "params", "type", "_name", "tag", "id", "loc",
+                 "__weakref__")
 
     def __init__(self, op, inputs: tuple, params: dict, type: TensorType, name: str | None = None):
         init = object.__setattr__
@@ -93,6 +164,9 @@ class Var:
         init(self, "_name", None)
         init(self, "tag", _current_tag[0])
         init(self, "id", next(_ids))
+        # (file, line, function) of the user code that built this node
+        loc = _current_loc[0]
+        init(self, "loc", loc if loc is not None else user_location(1))
         if name is not None:
             self.name = name
 
@@ -164,6 +238,11 @@ class Var:
 
     def __str__(self) -> str:
         return self.name or f"{self.op.name}:{self.type}"
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the type, where it was built, and its graph."""
+        from ..display import var_html
+        return var_html(self)
 
     def __bool__(self):
         raise TypeError(

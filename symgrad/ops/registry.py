@@ -37,7 +37,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from ..ir.node import Var
+from ..ir.node import Var, add_location_note, user_location
 from ..ir.types import ShapeError, TensorType
 
 # Python operator precedences used to parenthesise emitted expressions.
@@ -164,7 +164,9 @@ def apply(op: OpDef, inputs: Sequence[Var], **params) -> Var:
         t = op.infer([v.type for v in inputs], **params)
     except (ShapeError, TypeError, ValueError) as exc:
         operands = ", ".join(describe(v) for v in inputs)
-        raise type(exc)(f"{op.name}({operands}): {exc}") from None
+        err = type(exc)(f"{op.name}({operands}): {exc}")
+        add_location_note(err, user_location(1))
+        raise err from None
     if not isinstance(t, TensorType):
         raise TypeError(f"op {op.name}: its infer rule returned {t!r}, not a TensorType")
     return Var(op, tuple(inputs), params, t)

@@ -271,8 +271,11 @@ class _Engine:
         fresh = _fresh_nodes(root, memo)
         mark = self.mark
         for n in fresh:
-            if n.tag is None and not n.op.leaf and n.id > mark:
+            if n.id <= mark:         # not made by this walk: left exactly as it is
+                continue
+            if n.tag is None and not n.op.leaf:
                 n.tag = old.tag
+            n.loc = old.loc          # built where the node it replaces was built
         if old.name is not None and root.name is None and not root.op.leaf:
             if root.id > mark:       # made by this walk
                 root.name = old.name

@@ -180,7 +180,7 @@ def fuse_index_add(graph: Graph) -> tuple[Graph, int]:
                     g = apply(get_op("negative"), [g])
                 fused = index_add(dense, g, list(scat.inputs[2:]), scat.params["index"],
                                   scat.params["distinct"])
-                fused.tag, fused.name = n.tag, n.name
+                fused.tag, fused.name, fused.loc = n.tag, n.name, n.loc
                 replace[n.id] = fused
                 count += 1
                 break
@@ -228,7 +228,7 @@ def relu_mask(graph: Graph) -> tuple[Graph, int]:
             c = float_mask(r)
         else:
             c = apply(n.op, [r, zero])
-        c.tag, c.name = n.tag, n.name
+        c.tag, c.name, c.loc = n.tag, n.name, n.loc
         replace[n.id] = c
     return _with(graph, rebuild(order, replace) if replace else {}), len(replace)
 
@@ -248,7 +248,7 @@ def fuse_matmul_sub(graph: Graph) -> tuple[Graph, int]:
                 or any(x.ndim != 2 or x.dtype != n.dtype for x in m.inputs)):
             continue
         fused = matmul_sub(c, *m.inputs, product=m.name)
-        fused.tag, fused.name = n.tag, n.name
+        fused.tag, fused.name, fused.loc = n.tag, n.name, n.loc
         replace[n.id] = fused
     return _with(graph, _rebuild_chain(order, replace) if replace else {}), len(replace)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..ir.graph import Graph, op_counts
+from ..ir.node import building_location, user_location
 from .cse import cse
 from .dce import dce
 from .engine import RuleSet, rewrite
@@ -97,6 +98,13 @@ def optimize(graph: Graph, passes: list[tuple[str, Pass]] | None = None,
     ``dump(name, graph)`` is called with the graph after each pass.
     """
     import time
+    # nodes a pass makes without a better origin are put at the caller's line (the
+    # sg.function call), found once instead of once per node
+    with building_location(user_location(1)):
+        return _run(graph, passes, dump, time)
+
+
+def _run(graph, passes, dump, time):
     reports = []
     before_counts = None
     for name, fn in (DEFAULT_PASSES if passes is None else passes):
