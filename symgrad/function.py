@@ -15,6 +15,7 @@ import numpy as np
 
 from .autodiff.structure import flatten
 from .codegen import generate, load
+from .codegen.lower import lower
 from .codegen.naming import RESERVED
 from .diagnostics import locate_error
 from .ir.graph import Graph, toposort
@@ -27,6 +28,9 @@ from .ops.registry import describe
 from .rewrite import optimize as run_passes
 
 _CACHE: dict[tuple, "_Compiled"] = {}
+# "numpy": the program lowered for speed (the default); "plain": the program as written by a
+# careful person. (The array-API target of SPEC section 7 is not built yet.)
+TARGETS = ("numpy", "plain")
 _CACHE_LOCK = threading.Lock()
 
 
@@ -43,10 +47,10 @@ class _Compiled:
     """
 
     __slots__ = ("module", "fn", "reports", "graph_roots", "shared_positions", "make_ws",
-                 "ws_dims", "pools", "standalone")
+                 "ws_dims", "pools", "standalone", "lowerings", "plain", "plain_text")
 
     def __init__(self, module, fn, reports, graph_roots, shared_positions, make_ws=None,
-                 standalone=None):
+                 standalone=None, lowerings=None, plain=None):
         self.module = module
         self.fn = fn
         self.reports = reports
@@ -57,6 +61,9 @@ class _Compiled:
         self.ws_dims = tuple(module.workspace_dims) if make_ws is not None else None
         self.pools: dict[tuple, list] = {}
         self.standalone = standalone   # () -> source of the module save() writes
+        self.lowerings = lowerings or {}   # graph lowerings that fired (fast target)
+        self.plain = plain             # () -> the plain rendering of the same program
+        self.plain_text = None         # that rendering, made on first use
 
 
 _MAX_SIGNATURES = 8      # workspaces are kept for this many input-shape signatures
@@ -114,7 +121,11 @@ class Function:
     """A compiled function. Call it with the inputs, in order."""
 
     def __init__(self, inputs, outputs=None, *, updates=None, name="f", optimize=True,
-                 check_finite=False, passes=None, dump_passes=False):
+                 check_finite=False, target="numpy", passes=None, dump_passes=False):
+        if target not in TARGETS:
+            raise ValueError(f"function: target must be one of {', '.join(map(repr, TARGETS))}"
+                             f", got {target!r}")
+        self.target = target
         if isinstance(inputs, Var):
             inputs = [inputs]
         if not isinstance(inputs, (list, tuple)):
@@ -188,7 +199,7 @@ class Function:
                         for t, _ in self.updates)
         self._pass_dumps: list[tuple[str, Graph]] = []
         key = (key_body, targets, str(self._tree), name, self.optimize, self.check_finite,
-               repr(passes), tuple((str(v.type), v.name) for v in self.inputs))
+               self.target, repr(passes), tuple((str(v.type), v.name) for v in self.inputs))
         with _CACHE_LOCK:
             hit = None if dump_passes else _CACHE.get(key)
         self.cache_hit = hit is not None
@@ -220,6 +231,13 @@ class Function:
             graph, reports = run_passes(graph, passes, dump)
         else:
             reports = []
+        program = graph                   # what is computed: the plain rendering shows it
+        fast = self.optimize and self.target == "numpy"
+        lowerings: dict = {}
+        if fast:                          # how fast: the fast target's graph lowerings
+            graph, lowerings = lower(graph)
+            if dump is not None:
+                dump("lower", graph)
         order = graph.nodes
         input_ids = {v.id for v in self.inputs}
         for n in order:
@@ -232,10 +250,13 @@ class Function:
         if reports:
             done = [t for t in map(_summary, reports) if t]
             notes.append("passes: " + (", ".join(done) if done else "nothing to change"))
+        plain_notes = list(notes)
+        if lowerings:
+            notes.append("lowerings: " + ", ".join(f"{k} ({v})" for k, v in lowerings.items()))
         targets = [t for t, _ in self.updates]
         module = generate(graph, self.inputs, shared, self._tree, len(self.outputs),
-                          targets, self.name, notes, plan=self.optimize,
-                          inplace=self.optimize and not self.check_finite)
+                          targets, self.name, notes, plan=fast,
+                          inplace=fast and not self.check_finite)
         fn = load(module)
         make_ws = fn.__globals__[module.workspace] if module.workspace else None
 
@@ -244,11 +265,20 @@ class Function:
             # the saved module makes its workspace per call and returns every new shared
             # value (the same arithmetic as the compiled function, no state between calls)
             plain = generate(graph, inputs, shared, tree, n_out, targets, name, notes,
-                             plan=self.optimize, standalone=True)
+                             plan=fast, standalone=True)
             return plain.standalone_source()
 
+        def plain_source(inputs=self.inputs, tree=self._tree, n_out=len(self.outputs),
+                         name=self.name):
+            if not fast:
+                return module.source
+            # the same optimized program, before the fast target's lowerings
+            shared_plain = [n for n in program.nodes if isinstance(n, SharedVariable)]
+            return generate(program, inputs, shared_plain, tree, n_out, targets, name,
+                            plain_notes).source
+
         return _Compiled(module, fn, reports, graph.roots, [position[v.id] for v in shared],
-                         make_ws, standalone)
+                         make_ws, standalone, lowerings, plain_source)
 
     # --- validation -------------------------------------------------------------------
     def _init_validation(self):
@@ -403,8 +433,18 @@ class Function:
     # --- inspection -------------------------------------------------------------------
     @property
     def source(self) -> str:
-        """The generated NumPy module."""
+        """The generated module: the code that runs."""
         return self._compiled.module.source
+
+    @property
+    def plain_source(self) -> str:
+        """The plain rendering of the same program: NumPy as a careful person writes it,
+        with no workspace and no speed lowerings (``target="plain"`` runs exactly this).
+        For the fast target it shows the program before its lowerings."""
+        c = self._compiled
+        if c.plain_text is None:
+            c.plain_text = c.plain()
+        return c.plain_text
 
     @property
     def stats(self) -> Stats:
@@ -413,7 +453,8 @@ class Function:
         before = len(toposort(roots))
         after = len(toposort(self._compiled.graph_roots))
         return Stats(passes=list(reports), nodes_before=before, nodes_after=after,
-                     ops=_op_counts(self._compiled.graph_roots))
+                     ops=_op_counts(self._compiled.graph_roots),
+                     lowerings=dict(self._compiled.lowerings))
 
     @property
     def graph(self) -> list[Var]:
@@ -588,7 +629,7 @@ def _summary(report) -> str | None:
 
 
 def function(inputs, outputs=None, *, updates=None, name="f", optimize=True,
-             check_finite=False, passes=None, dump_passes=False) -> Function:
+             check_finite=False, target="numpy", passes=None, dump_passes=False) -> Function:
     """Compile ``outputs`` (and ``updates``) of ``inputs`` into a NumPy function.
 
     Parameters
@@ -601,6 +642,10 @@ def function(inputs, outputs=None, *, updates=None, name="f", optimize=True,
     optimize : run the optimizer passes (False compiles the graph as written).
     check_finite : refuse non-finite inputs, and refuse to apply updates when an output or
         a new shared value is not finite.
+    target : ``"numpy"`` (default: the optimized program lowered for speed: workspace
+        buffers, in-place updates, fused BLAS updates, each lowered line commented with
+        its plain form) or ``"plain"`` (the same program as plain NumPy, no speed tricks).
+        Both give the same results; ``f.plain_source`` is the plain rendering either way.
     passes : a list of ``(name, pass)`` replacing the default pipeline.
     dump_passes : keep the graph after each pass (``f.pass_dumps``).
 
@@ -613,7 +658,8 @@ def function(inputs, outputs=None, *, updates=None, name="f", optimize=True,
     5.0
     """
     return Function(inputs, outputs, updates=updates, name=name, optimize=optimize,
-                    check_finite=check_finite, passes=passes, dump_passes=dump_passes)
+                    check_finite=check_finite, target=target, passes=passes,
+                    dump_passes=dump_passes)
 
 
 __all__ = ["Function", "function", "MissingInputError", "Stats"]

@@ -115,7 +115,7 @@ def test_sgd_step_writes_fused_updates_and_matches_the_unoptimized_step(dtype):
     assert fast.stats["ops"]["matmul_sub"] == 2
     assert "_gemm_update(W1, x.T, " in src                  # big: one BLAS call
     assert "np.subtract(W2, np.dot(relu1.T, " in src        # small: np.dot, then subtract
-    assert "W1 -= d_W1 = x.T @ " in src                      # the comment says what it is
+    assert "W1 -= scaled_d_W1 = x.T @ " in src               # the comment says what it is
     start = [p.value.copy() for p in params]
     got = []
     for _ in range(3):

@@ -172,7 +172,7 @@ def test_threads_get_their_own_workspace():
 def test_fusions_in_the_mlp_step_source():
     f, _ = _mlp()
     src = f.source
-    rep = f.stats.pass_report("fuse")["rewrites"]
+    rep = f.stats["lowerings"]
     assert rep["fold_scale"] == 6 and rep["index_add"] == 1 and rep["relu_mask"] == 2
     # the label term of the cross-entropy gradient: one in-place indexed add
     assert re.search(r"\n    \w+\[_rows1, \w+\] \+= ", src), src

@@ -184,7 +184,7 @@ def test_stats_and_dump_passes():
     rep = f.stats.pass_report("simplify")
     assert rep["rewrites"]["mul_one"] >= 1
     assert {"nodes_before", "nodes_after", "ops_before", "ops_after"} <= set(rep)
-    assert [n for n, _ in f.pass_dumps] == ["input"] + names
+    assert [n for n, _ in f.pass_dumps] == ["input"] + names + ["lower"]
     assert "simplify" in str(f.stats)
     before, after = f.pass_dumps[0][1], f.pass_dumps[-1][1]
     assert len(toposort(after)) < len(toposort(before))

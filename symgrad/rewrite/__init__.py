@@ -11,11 +11,11 @@ optimized variables, together with what the pass did::
 import functools
 
 from ..autodiff.structure import flatten, unflatten
+from ..codegen import lower as _lower
 from ..ir.graph import Graph
 from . import cse as _cse_module
 from . import dce as _dce_module
 from . import fold as _fold_module
-from . import fusion as _fusion_module
 from . import pipeline as _pipeline
 from .engine import RewriteError, Rule, RuleSet, rewrite, type_fits
 from .pattern import P, Param, PConst, PVar, pvars
@@ -38,7 +38,7 @@ def _on_graphs_or_variables(fn):
 cse = _on_graphs_or_variables(_cse_module.cse)
 dce = _on_graphs_or_variables(_dce_module.dce)
 fold = _on_graphs_or_variables(_fold_module.fold)
-fuse = _on_graphs_or_variables(_fusion_module.fuse)
+fuse = _on_graphs_or_variables(_lower.fuse)     # the fast target's graph lowerings
 simplify = _on_graphs_or_variables(_pipeline.simplify)
 stabilize = _on_graphs_or_variables(_pipeline.stabilize)
 optimize = _on_graphs_or_variables(_pipeline.optimize)

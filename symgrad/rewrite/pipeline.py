@@ -50,7 +50,6 @@ def make_passes(unsafe: bool = False, strict: bool = False) -> list[tuple[str, P
     """The default pipeline; ``unsafe=True`` adds the unsafe rules to ``simplify``;
     ``strict=True`` makes a rule that changes a node's type an error (for testing)."""
     from .rules import ALGEBRA, STABILITY, UNSAFE
-    from .fusion import fuse
     algebra = (ALGEBRA, UNSAFE) if unsafe else (ALGEBRA,)
     return [
         ("cse", cse),
@@ -58,7 +57,6 @@ def make_passes(unsafe: bool = False, strict: bool = False) -> list[tuple[str, P
         ("simplify", rule_pass(*algebra, strict=strict)),
         ("stabilize", rule_pass(STABILITY, *algebra, strict=strict)),
         ("cse", cse),
-        ("fuse", fuse),
         ("dce", dce),
     ]
 

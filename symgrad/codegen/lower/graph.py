@@ -1,6 +1,12 @@
-"""Fusion rewrites: fewer, cheaper NumPy calls in the generated code.
+"""Graph lowerings of the fast NumPy target: fewer, cheaper NumPy calls.
 
-Three rewrites, all exact (they never change a computed value beyond floating-point
+These are *how fast*, not *what*: the optimizer passes (``symgrad/rewrite``) leave the
+program mathematically clean, and ``f.plain_source`` renders that program as it is. Only
+the fast target (``target="numpy"``, optimized) applies these lowerings before its planned
+rendering; ``f.stats["lowerings"]`` says which fired. Names never lie: a gradient that a
+lowering scales by the learning rate is renamed (``lr_d_h1``, not ``d_h1``).
+
+The lowerings, all exact (they never change a computed value beyond floating-point
 rounding of a reassociated product):
 
 ``fold_scale``
@@ -31,10 +37,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.graph import Graph, clients, clone, rebuild, toposort
-from ..ir.node import Var
-from ..ops.fused import index_add, matmul_sub, relu_mask as float_mask
-from ..ops.registry import apply, get_op
+from ...ir.graph import Graph, clients, clone, rebuild, toposort
+from ...ir.node import Var, id_mark
+from ...ops.fused import index_add, matmul_sub, relu_mask as float_mask
+from ...ops.registry import apply, get_op
 
 # ops whose value is linear in each of the listed inputs, with the others held fixed
 _LINEAR_ALL = {"add", "subtract"}                   # every input, together
@@ -135,7 +141,7 @@ def _fold_one_seed(order: list[Var], roots: list[Var], seed: Var):
         else:
             scaled = apply(get_op("multiply"), [seed, s])
         replace = {seed.id: scaled}
-        return replace, {e.id: lin for e, lin in pairs}
+        return replace, {e.id: lin for e, lin in pairs}, region, s
     return None
 
 
@@ -145,6 +151,7 @@ def fold_scale(graph: Graph) -> tuple[Graph, int]:
              and n.dtype.kind == "f"]
     folded = 0
     roots = graph.roots
+    mark = id_mark()
     for seed in seeds:
         order = toposort(roots)
         if not any(n is seed for n in order):
@@ -152,10 +159,17 @@ def fold_scale(graph: Graph) -> tuple[Graph, int]:
         found = _fold_one_seed(order, roots, seed)
         if found is None:
             continue
-        replace, drop = found
+        replace, drop, region, s = found
         # the exits become their (rebuilt) linear input; the seed becomes seed * s, whose
         # own inputs are the old seed and s: they must not be remapped
         new = _rebuild_chain(order, {**replace, **drop}, remap_new=False)
+        # what the region computed is now s times what it was: a name such as d_h1 would
+        # lie, so the rebuilt nodes (made here) are named for the scale
+        label = s.name or "scaled"
+        for old_id in region:
+            n = new.get(old_id)
+            if n is not None and n.id > mark and n.name:
+                n.name = f"{label}_{n.name}"
         roots = [new.get(r.id, r) for r in roots]
         folded += len(drop)
     return Graph(roots), folded
@@ -258,16 +272,4 @@ def _with(graph: Graph, new: dict[int, Var]) -> Graph:
     return Graph([new.get(r.id, r) for r in graph.roots]) if new else graph
 
 
-def fuse(graph: Graph) -> tuple[Graph, dict]:
-    """Run the fusion rewrites; returns the graph and ``{"rewrites": {name: count}}``."""
-    graph, scaled = fold_scale(graph)
-    graph, idx = fuse_index_add(graph)
-    graph, masks = relu_mask(graph)
-    graph, updates = fuse_matmul_sub(graph)
-    graph = Graph(graph.roots)
-    counts = {"fold_scale": scaled, "index_add": idx, "relu_mask": masks,
-              "matmul_sub": updates}
-    return graph, {"rewrites": {k: v for k, v in counts.items() if v}}
-
-
-__all__ = ["fuse", "fold_scale", "fuse_index_add", "fuse_matmul_sub", "relu_mask"]
+__all__ = ["fold_scale", "fuse_index_add", "fuse_matmul_sub", "relu_mask"]
