@@ -124,13 +124,27 @@ TANH, tanh = _unary("tanh", "np.tanh({0})", lambda g, out, x: [g * (1 - square(o
                     sympy.tanh)
 
 
+# sigmoid is emitted as a call of this helper (written once at the top of a generated
+# module that uses it; NumPy only). ``0.5 * tanh(0.5 * x) + 0.5``, its earlier form, loses
+# every digit for x < -20 (the sum cancels: sigmoid(-40) came out as 0 instead of 4.2e-18);
+# here neither branch cancels and exp(-|x|) never overflows, so the result is within about
+# 2 ulps of the exact value over the whole float range, subnormals included.
+SIGMOID_HELPER = '''def _sigmoid(x):
+    """1 / (1 + exp(-x)), to a few ulps for every x: exp(-|x|) never overflows, and
+    neither branch (1 / (1 + e) for x >= 0, e / (1 + e) below) subtracts."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, e) / (1 + e)'''
+
+
 def _emit_sigmoid(args, **_):
-    # 1/(1+exp(-x)) written through tanh: one transcendental, and no overflow for large |x|
-    return Expr(f"0.5 * np.tanh(0.5 * {args[0].at(PREC_MUL + 1)}) + 0.5", PREC_ADD)
+    return Expr(f"_sigmoid({args[0].text})")
 
 
+# sigmoid' = out * (1 - out), read from the output (no second exp in the backward pass). It
+# is exact to a few ulps where out <= 1/2; for x > 0 it is 1 - out, correct to within
+# 1.1e-16 absolute, so it flushes to 0 once sigmoid rounds to 1 (x > 37).
 SIGMOID, sigmoid = _unary("sigmoid", _emit_sigmoid, lambda g, out, x: [g * (out * (1 - out))],
-                          lambda x: 1 / (1 + sympy.exp(-x)))
+                          lambda x: 1 / (1 + sympy.exp(-x)), helpers=(SIGMOID_HELPER,))
 
 
 def _emit_relu(args, **_):
