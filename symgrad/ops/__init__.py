@@ -11,7 +11,7 @@ from .indexing import getitem
 from .leaves import as_var, constant, matrix, scalar, shared, tensor, vector
 from .linalg import dot, einsum, matmul, outer, tensordot
 from .nnfuncs import log_softmax, logsumexp, softmax
-from .reduce import argmax, argmin, cumsum, max, mean, min, prod, std, sum, var
+from .reduce import argmax, argmin, cumprod, cumsum, max, mean, min, prod, std, sum, var
 from .registry import REGISTRY, Expr, OpDef, apply, defop
 from .shape import (arange, astype, broadcast_like, broadcast_to, concatenate, expand_dims,
                     flatten, full, full_like, one_hot, ones, ones_like, ravel, reshape,
@@ -27,7 +27,7 @@ __all__ = [
     "bitwise_and", "bitwise_or", "bitwise_xor", "invert",
     "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "astype", "broadcast_like",
     "broadcast_to", "reshape_like",
-    "clip", "concatenate", "constant", "cos", "cumsum", "divide", "dot", "einsum", "equal",
+    "clip", "concatenate", "constant", "cos", "cumprod", "cumsum", "divide", "dot", "einsum", "equal",
     "exp", "expand_dims", "expm1", "flatten", "floor_divide", "full", "full_like", "greater",
     "greater_equal", "leaky_relu", "less", "less_equal", "log", "log1p", "log_softmax",
     "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "matmul", "matrix",
