@@ -162,6 +162,8 @@ ROWS = [
     Row("cos", sg.cos, np.cos, (S,)),
     Row("tan", sg.tan, np.tan, (S,), "unit"),
     Row("tanh", sg.tanh, np.tanh, (S,)),
+    Row("sinh", sg.sinh, np.sinh, (S,)),
+    Row("cosh", sg.cosh, np.cosh, (S,)),
     Row("sigmoid", sg.sigmoid, _sigmoid, (S,)),
     Row("relu", sg.relu, lambda x: np.maximum(x, 0), (S,)),
     Row("softplus", sg.softplus, lambda x: np.logaddexp(0, x), (S,)),

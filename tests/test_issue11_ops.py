@@ -212,3 +212,41 @@ def test_every_sympy_summary_uses_all_inputs():
             continue
         form = sympy.sympify(s.split("``")[1], locals={"Max": sympy.Max, "Min": sympy.Min})
         assert len(form.free_symbols) == n, (name, s)
+
+
+# ---- further wrong answers found by tests/test_tails.py ---------------------------------
+
+def _d(fn, at):
+    x = sg.vector("x", len(at))
+    return sg.function([x], sg.grad(sg.sum(fn(x)), x))(np.array(at, dtype=float))
+
+
+def test_derivatives_in_the_tails():
+    # each was 0 (or off by 30-300 ulps), from 1 - out, 1 - out**2, out + 1, b - 1
+    np.testing.assert_allclose(_d(sg.sigmoid, [40.0, 3.0]),
+                               [4.248354255291589e-18, 0.045176659730912144], rtol=4e-16)
+    np.testing.assert_allclose(_d(sg.tanh, [20.0, -2.0]),
+                               [1.6993417021166356e-17, 0.07065082485316447], rtol=6e-16)
+    np.testing.assert_allclose(_d(sg.expm1, [-40.0]), [4.248354255291589e-18], rtol=4e-16)
+    np.testing.assert_allclose(_d(lambda x: sg.log(sg.sigmoid(x)), [40.0]),
+                               [4.248354255291589e-18], rtol=4e-16)
+    np.testing.assert_allclose(_d(lambda x: x ** 0.3, [1e-300]), [3.0000000000000228e+209],
+                               rtol=4e-16)
+    np.testing.assert_allclose(_d(lambda x: x ** 1e-8, [1e-310]), [9.9999286201169035e+301],
+                               rtol=4e-16)
+
+
+def test_remainder_slope_in_the_divisor_uses_the_floor_quotient():
+    a, b = sg.vector("a", 2), sg.vector("b", 2)
+    g = sg.function([a, b], sg.grad(sg.sum(a % b), b))(np.array([5e-324, 7.0]),
+                                                       np.array([-1e300, 2.0]))
+    np.testing.assert_array_equal(g, [1.0, -3.0])    # -(a // b)
+
+
+def test_power_slope_is_nan_where_the_power_is():
+    # (-10) ** 0.5 is NaN; its slope in the base was a finite number (b - 1 rounded to -0.5
+    # is fine, but -1e-100 - 1 rounds to the integer -1)
+    a = sg.vector("a", 1)
+    with np.errstate(invalid="ignore"):     # the value itself is NaN
+        g = sg.function([a], sg.grad(sg.sum(a ** -1e-100), a))(np.array([-10.0]))
+    assert np.isnan(g[0])

@@ -5,7 +5,7 @@ from .elementwise import (abs, add, ceil, clip, cos, divide, equal, exp, expm1, 
                           floor_divide, greater, greater_equal, leaky_relu, less, less_equal, log,
                           log1p, logical_and, logical_not, logical_or, logical_xor, maximum,
                           minimum, mod, multiply, negative, not_equal, power, relu, remainder,
-                          sigmoid, sign, sin, softplus, sqrt, square, stop_gradient, subtract, tan,
+                          sigmoid, sign, sin, sinh, cosh, softplus, sqrt, square, stop_gradient, subtract, tan,
                           tanh, where)
 from .indexing import getitem
 from .leaves import as_var, constant, matrix, scalar, shared, tensor, vector
@@ -33,7 +33,7 @@ __all__ = [
     "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "matmul", "matrix",
     "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot",
     "ones", "ones_like", "outer", "power", "prod", "ravel", "relu", "reshape", "scalar",
-    "shared", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square", "squeeze",
+    "shared", "sigmoid", "sign", "sin", "sinh", "cosh", "softmax", "softplus", "sqrt", "square", "squeeze",
     "stack", "std", "stop_gradient", "subtract", "sum", "swapaxes", "tan", "tanh", "tensor",
     "tensordot", "transpose", "var", "vector", "where", "zeros", "zeros_like",
 ]
