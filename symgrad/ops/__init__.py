@@ -1,12 +1,12 @@
 """All ops, by NumPy name. Each op family lives in its own module."""
 
 from .elementwise import (bitwise_and, bitwise_or, bitwise_xor, invert)
-from .elementwise import (abs, add, ceil, clip, cos, divide, equal, exp, expm1, floor,
+from .elementwise import (abs, add, ceil, clip, cos, cosh, divide, equal, exp, expm1, floor,
                           floor_divide, greater, greater_equal, leaky_relu, less, less_equal, log,
                           log1p, logical_and, logical_not, logical_or, logical_xor, maximum,
                           minimum, mod, multiply, negative, not_equal, power, relu, remainder,
-                          sigmoid, sign, sin, sinh, cosh, softplus, sqrt, square, stop_gradient, subtract, tan,
-                          tanh, where)
+                          sigmoid, sign, sin, sinh, softplus, sqrt, square, stop_gradient,
+                          subtract, tan, tanh, where)
 from .indexing import getitem
 from .leaves import as_var, constant, matrix, scalar, shared, tensor, vector
 from .linalg import dot, einsum, matmul, outer, tensordot
@@ -27,13 +27,15 @@ __all__ = [
     "bitwise_and", "bitwise_or", "bitwise_xor", "invert",
     "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "astype", "broadcast_like",
     "broadcast_to", "reshape_like",
-    "clip", "concatenate", "constant", "cos", "cumprod", "cumsum", "divide", "dot", "einsum", "equal",
+    "clip", "concatenate", "constant", "cos", "cosh", "cumprod", "cumsum", "divide", "dot",
+    "einsum", "equal",
     "exp", "expand_dims", "expm1", "flatten", "floor_divide", "full", "full_like", "greater",
     "greater_equal", "leaky_relu", "less", "less_equal", "log", "log1p", "log_softmax",
     "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "matmul", "matrix",
     "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot",
     "ones", "ones_like", "outer", "power", "prod", "ravel", "relu", "reshape", "scalar",
-    "shared", "sigmoid", "sign", "sin", "sinh", "cosh", "softmax", "softplus", "sqrt", "square", "squeeze",
+    "shared", "sigmoid", "sign", "sin", "sinh", "softmax", "softplus", "sqrt", "square",
+    "squeeze",
     "stack", "std", "stop_gradient", "subtract", "sum", "swapaxes", "tan", "tanh", "tensor",
     "tensordot", "transpose", "var", "vector", "where", "zeros", "zeros_like",
 ]
