@@ -39,19 +39,39 @@ def _sympy_summary(op) -> str:
     if op.sympy is None:
         return ""
     import sympy
-    try:
-        sig = inspect.signature(op.sympy)
-    except (TypeError, ValueError):
+    n = _arity(op)
+    if n is None:
         return ""
-    params = [p for p in sig.parameters.values()
-              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-              and p.default is p.empty]
-    symbols = sympy.symbols("x y z w")[: len(params)]
+    symbols = sympy.symbols("x y z w")[:n]
     try:
-        form = op.sympy(*symbols)
-    except TypeError:
+        form = sympy.sympify(op.sympy(*symbols))
+    except (TypeError, ValueError, sympy.SympifyError):
+        return ""
+    if form.free_symbols != set(symbols):
+        # not a faithful summary (a form that folded away one of its inputs)
         return ""
     return f"elementwise ``{sympy.sstr(form)}``"
+
+
+def _arity(op) -> int | None:
+    """How many inputs ``op`` takes: read from its public function (``sg.maximum(a, b)``),
+    else from its SymPy form's signature. A SymPy class such as ``Max``, ``And`` or ``Or``
+    takes ``*args``: called with no arguments it folds to its identity (``-oo``, ``True``,
+    ``False``), which is how those once became the summaries of maximum and logical_and."""
+    for fn in (getattr(_ops, op.name, None), op.sympy):
+        if fn is None or not callable(fn):
+            continue
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            continue
+        kinds = [p.kind for p in sig.parameters.values()]
+        if inspect.Parameter.VAR_POSITIONAL in kinds:
+            continue
+        return sum(1 for p in sig.parameters.values()
+                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                   and p.default is p.empty)
+    return None
 
 
 def render() -> str:

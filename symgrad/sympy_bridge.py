@@ -177,8 +177,7 @@ def _unary_table():
     return {
         sympy.exp: ops.exp, sympy.log: ops.log, sympy.sin: ops.sin, sympy.cos: ops.cos,
         sympy.tan: ops.tan, sympy.tanh: ops.tanh, sympy.Abs: ops.abs, sympy.sign: ops.sign,
-        sympy.sinh: lambda x: (ops.exp(x) - ops.exp(-x)) * 0.5,
-        sympy.cosh: lambda x: (ops.exp(x) + ops.exp(-x)) * 0.5,
+        sympy.sinh: ops.sinh, sympy.cosh: ops.cosh,
         sympy.Not: ops.logical_not,
     }
 

@@ -36,6 +36,7 @@ import symgrad as sg
 from symgrad.ops.checks import ensure_shape
 from symgrad.ops.fused import index_add, matmul_sub, relu_mask
 from symgrad.ops.indexing import index_grad
+from symgrad.ops.reduce import linear_scan
 from symgrad.ops.registry import apply
 from symgrad.ops.shape import CONCAT_PART, broadcast_like, reshape_like, size_of, sum_to
 
@@ -128,6 +129,14 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
+def _linear_scan(a, b, axis, reverse=False):
+    a, h = np.moveaxis(a, axis, 0), np.moveaxis(b, axis, 0).copy()
+    order = range(h.shape[0] - 2, -1, -1) if reverse else range(1, h.shape[0])
+    for k in order:
+        h[k] += a[k] * h[k + 1 if reverse else k - 1]
+    return np.moveaxis(h, 0, axis)
+
+
 def _scatter_add(shape, index, values):
     out = np.zeros(shape)
     np.add.at(out, index, values)
@@ -153,6 +162,8 @@ ROWS = [
     Row("cos", sg.cos, np.cos, (S,)),
     Row("tan", sg.tan, np.tan, (S,), "unit"),
     Row("tanh", sg.tanh, np.tanh, (S,)),
+    Row("sinh", sg.sinh, np.sinh, (S,)),
+    Row("cosh", sg.cosh, np.cosh, (S,)),
     Row("sigmoid", sg.sigmoid, _sigmoid, (S,)),
     Row("relu", sg.relu, lambda x: np.maximum(x, 0), (S,)),
     Row("softplus", sg.softplus, lambda x: np.logaddexp(0, x), (S,)),
@@ -251,6 +262,19 @@ ROWS = [
     Row("argmax[flat]", sg.argmax, np.argmax, ((3, 4),), "normal"),
     Row("argmin", lambda x: sg.argmin(x, 0, keepdims=True),
         lambda x: np.argmin(x, 0, keepdims=True), ((3, 4),), "normal"),
+    # two zeros in one slice: the second derivatives are products of the other entries
+    Row("prod[zeros]", lambda x: x.prod(axis=1), lambda x: x.prod(axis=1), ((2, 4),),
+        np.array([[2.0, 0.0, 0.0, 4.0], [0.0, 1.5, -0.5, 0.0]])),
+    Row("prod[axes]", lambda x: x.prod(axis=(0, 2)), lambda x: x.prod(axis=(0, 2)),
+        ((2, 3, 2),)),
+    Row("cumprod", lambda x: sg.cumprod(x, axis=1), lambda x: np.cumprod(x, axis=1), ((3, 4),)),
+    Row("cumprod[flat]", sg.cumprod, np.cumprod, (S,), ops=("cumprod", "reshape")),
+    Row("cumprod[zeros]", lambda x: sg.cumprod(x, axis=0), lambda x: np.cumprod(x, axis=0),
+        ((4, 2),), np.array([[1.5, 0.0], [0.0, 2.0], [-1.2, 0.0], [0.7, 0.5]])),
+    Row("linear_scan", lambda a, b: linear_scan(a, b, 1), lambda a, b: _linear_scan(a, b, 1),
+        ((2, 5), (2, 5)), "normal"),
+    Row("linear_scan[rev]", lambda a, b: linear_scan(a, b, 0, reverse=True),
+        lambda a, b: _linear_scan(a, b, 0, reverse=True), ((6, 2), (6, 2)), "normal"),
     Row("cumsum", lambda x: sg.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1), ((3, 4),)),
     Row("cumsum[flat]", lambda x: x.cumsum(), np.cumsum, (S,)),
     Row("logsumexp", lambda x: sg.logsumexp(x, axis=1), lambda x: _logsumexp(x, axis=1),

@@ -32,7 +32,8 @@ def test_deep_chain_compiles_without_recursion():
     for _ in range(3000):
         h = sg.tanh(h) * 1.0 + 0.0
     f = sg.function([x], sg.grad(h.sum(), x))
-    assert f.stats["ops"]["tanh"] == 3000
+    # tanh' = 1 / cosh(x)**2 reads x, not tanh's output: the last tanh is not needed
+    assert f.stats["ops"]["tanh"] == 2999 and f.stats["ops"]["cosh"] == 3000
     assert "add" not in f.stats["ops"]  # every + 0.0 is gone
     assert len(toposort(f.graph)) < f.stats["nodes_before"]
 

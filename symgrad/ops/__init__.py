@@ -1,17 +1,17 @@
 """All ops, by NumPy name. Each op family lives in its own module."""
 
 from .elementwise import (bitwise_and, bitwise_or, bitwise_xor, invert)
-from .elementwise import (abs, add, ceil, clip, cos, divide, equal, exp, expm1, floor,
+from .elementwise import (abs, add, ceil, clip, cos, cosh, divide, equal, exp, expm1, floor,
                           floor_divide, greater, greater_equal, leaky_relu, less, less_equal, log,
                           log1p, logical_and, logical_not, logical_or, logical_xor, maximum,
                           minimum, mod, multiply, negative, not_equal, power, relu, remainder,
-                          sigmoid, sign, sin, softplus, sqrt, square, stop_gradient, subtract, tan,
-                          tanh, where)
+                          sigmoid, sign, sin, sinh, softplus, sqrt, square, stop_gradient,
+                          subtract, tan, tanh, where)
 from .indexing import getitem
 from .leaves import as_var, constant, matrix, scalar, shared, tensor, vector
 from .linalg import dot, einsum, matmul, outer, tensordot
 from .nnfuncs import log_softmax, logsumexp, softmax
-from .reduce import argmax, argmin, cumsum, max, mean, min, prod, std, sum, var
+from .reduce import argmax, argmin, cumprod, cumsum, max, mean, min, prod, std, sum, var
 from .registry import REGISTRY, Expr, OpDef, apply, defop
 from .shape import (arange, astype, broadcast_like, broadcast_to, concatenate, expand_dims,
                     flatten, full, full_like, one_hot, ones, ones_like, ravel, reshape,
@@ -27,13 +27,15 @@ __all__ = [
     "bitwise_and", "bitwise_or", "bitwise_xor", "invert",
     "abs", "add", "amax", "amin", "arange", "argmax", "argmin", "astype", "broadcast_like",
     "broadcast_to", "reshape_like",
-    "clip", "concatenate", "constant", "cos", "cumsum", "divide", "dot", "einsum", "equal",
+    "clip", "concatenate", "constant", "cos", "cosh", "cumprod", "cumsum", "divide", "dot",
+    "einsum", "equal",
     "exp", "expand_dims", "expm1", "flatten", "floor_divide", "full", "full_like", "greater",
     "greater_equal", "leaky_relu", "less", "less_equal", "log", "log1p", "log_softmax",
     "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "matmul", "matrix",
     "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot",
     "ones", "ones_like", "outer", "power", "prod", "ravel", "relu", "reshape", "scalar",
-    "shared", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square", "squeeze",
+    "shared", "sigmoid", "sign", "sin", "sinh", "softmax", "softplus", "sqrt", "square",
+    "squeeze",
     "stack", "std", "stop_gradient", "subtract", "sum", "swapaxes", "tan", "tanh", "tensor",
     "tensordot", "transpose", "var", "vector", "where", "zeros", "zeros_like",
 ]

@@ -107,7 +107,8 @@ EXP, exp = _unary("exp", "np.exp({0})", lambda g, out, x: [g * out], sympy.exp)
 LOG, log = _unary("log", "np.log({0})", lambda g, out, x: [g / x], sympy.log)
 LOG1P, log1p = _unary("log1p", "np.log1p({0})", lambda g, out, x: [g / (1 + x)],
                       lambda x: sympy.log(1 + x))
-EXPM1, expm1 = _unary("expm1", "np.expm1({0})", lambda g, out, x: [g * (out + 1)],
+# expm1' = exp(x), not out + 1: that sum is 0 once expm1(x) rounds to -1 (x < -37)
+EXPM1, expm1 = _unary("expm1", "np.expm1({0})", lambda g, out, x: [g * exp(x)],
                       lambda x: sympy.exp(x) - 1)
 SQRT, sqrt = _unary("sqrt", "np.sqrt({0})", lambda g, out, x: [g * 0.5 / out], sympy.sqrt)
 SQUARE, square = _unary("square", "np.square({0})", lambda g, out, x: [g * (2 * x)],
@@ -120,17 +121,38 @@ COS, cos = _unary("cos", "np.cos({0})", lambda g, out, x: [-(g * sin(x))], sympy
 TAN, tan = _unary("tan", "np.tan({0})", lambda g, out, x: [g * (1 + square(out))], sympy.tan)
 FLOOR, floor = _unary("floor", "np.floor({0})", None, sympy.floor, infer=_same_infer)
 CEIL, ceil = _unary("ceil", "np.ceil({0})", None, sympy.ceiling, infer=_same_infer)
-TANH, tanh = _unary("tanh", "np.tanh({0})", lambda g, out, x: [g * (1 - square(out))],
+SINH, sinh = _unary("sinh", "np.sinh({0})", lambda g, out, x: [g * cosh(x)], sympy.sinh)
+COSH, cosh = _unary("cosh", "np.cosh({0})", lambda g, out, x: [g * sinh(x)], sympy.cosh)
+sinh.__doc__ = "Hyperbolic sine, elementwise, as ``np.sinh``."
+cosh.__doc__ = "Hyperbolic cosine, elementwise, as ``np.cosh``."
+# tanh' = 1 / cosh(x)**2, to a few ulps everywhere. 1 - tanh(x)**2, read from the output,
+# cancels: 30 ulps off at |x| = 2, and 0 instead of 1.6e-16 from |x| = 19 on.
+TANH, tanh = _unary("tanh", "np.tanh({0})", lambda g, out, x: [g * square(1 / cosh(x))],
                     sympy.tanh)
 
 
+# sigmoid is emitted as a call of this helper (written once at the top of a generated
+# module that uses it; NumPy only). ``0.5 * tanh(0.5 * x) + 0.5``, its earlier form, loses
+# every digit for x < -20 (the sum cancels: sigmoid(-40) came out as 0 instead of 4.2e-18);
+# here neither branch cancels and exp(-|x|) never overflows, so the result is within about
+# 2 ulps of the exact value over the whole float range, subnormals included.
+SIGMOID_HELPER = '''def _sigmoid(x):
+    """1 / (1 + exp(-x)), to a few ulps for every x: exp(-|x|) never overflows, and
+    neither branch (1 / (1 + e) for x >= 0, e / (1 + e) below) subtracts."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, e) / (1 + e)'''
+
+
 def _emit_sigmoid(args, **_):
-    # 1/(1+exp(-x)) written through tanh: one transcendental, and no overflow for large |x|
-    return Expr(f"0.5 * np.tanh(0.5 * {args[0].at(PREC_MUL + 1)}) + 0.5", PREC_ADD)
+    return Expr(f"_sigmoid({args[0].text})")
 
 
-SIGMOID, sigmoid = _unary("sigmoid", _emit_sigmoid, lambda g, out, x: [g * (out * (1 - out))],
-                          lambda x: 1 / (1 + sympy.exp(-x)))
+# sigmoid' = sigmoid(x) * sigmoid(-x), to a few ulps everywhere. out * (1 - out) cancels
+# for x > 0 (20 ulps off at x = 3, 0 instead of 4.2e-18 at x = 40), and so did the
+# gradient of log(sigmoid(x)), which the stability rules reduce to g * sigmoid(-x).
+SIGMOID, sigmoid = _unary("sigmoid", _emit_sigmoid,
+                          lambda g, out, x: [g * (out * sigmoid(-x))],
+                          lambda x: 1 / (1 + sympy.exp(-x)), helpers=(SIGMOID_HELPER,))
 
 
 def _emit_relu(args, **_):
@@ -268,9 +290,11 @@ FLOOR_DIVIDE, floor_divide = _binary("floor_divide", emit_infix("//", PREC_MUL),
                                      infix="//")
 
 
-# a % b = a - b * floor(a / b): slope 1 in a, -floor(a / b) in b (away from the jumps)
+# a % b = a - b * (a // b): slope 1 in a, -(a // b) in b (away from the jumps). NumPy's
+# a // b is the quotient its a % b uses; floor(a / b) is not where a / b rounds or
+# underflows (5e-324 % -1e300 is -1e300: the slope in b is 1, floor(a / b) gave 0).
 REMAINDER, remainder = _binary("remainder", emit_infix("%", PREC_MUL),
-                               lambda g, out, a, b: [g, -(g * floor(a / b))],
+                               lambda g, out, a, b: [g, -(g * floor_divide(a, b))],
                                lambda a, b: sympy.Mod(a, b), short="mod", infix="%")
 mod = remainder
 
@@ -282,9 +306,28 @@ def _emit_pow(args, **_):
 
 
 def _pow_vjp(g, out, a, b):
+    # d/da a**b = b a**(b-1). Where b >= 1, b - 1 is exact and a**(b-1) over- or underflows
+    # only where the derivative does: b * a**(b-1) (x**3 -> 3 * x**2). Below 1, b - 1 may
+    # round (200 ulps off for b = 0.3 at a = 1e-300) and a**(b-1) overflows for a tiny a
+    # whose derivative is finite: there it is (b * out) / a for |b| < 1, b * (out / a)
+    # for b <= -1, so that no step overflows or underflows unless the result does. At
+    # a == 0 it is b * 0**(b-1) (0, 1 or inf).
     # d/db a**b = a**b log(a); at a == 0 it is taken as 0 (as JAX does), not 0 * log(0) = nan
-    safe = where(equal(a, 0), 1, a)
-    return [g * (b * power(a, b - 1)), g * (out * log(safe))]
+    zero = equal(a, 0)
+    safe = where(zero, 1, a)
+    if b.op.name == "constant" and np.all(b.value >= 1):
+        da = b * power(a, b - 1)
+    elif b.op.name == "constant" and np.all(b.value <= -1):
+        da = b * (out / safe)
+    else:
+        at_zero = b * power(where(zero, a, 1), b - 1)   # b * 0**(b-1) where a == 0
+        if b.op.name == "constant" and np.all(np.abs(b.value) < 1):
+            da = where(zero, at_zero, (b * out) / safe)
+        else:
+            da = where(b >= 1, b * power(a, b - 1),
+                       where(zero, at_zero,
+                             where(abs(b) < 1, (b * out) / safe, b * (out / safe))))
+    return [g * da, g * (out * log(safe))]
 
 
 POWER, power = _binary("power", _emit_pow, _pow_vjp, lambda a, b: a ** b, short="pow",

@@ -133,28 +133,140 @@ MIN, min = _reduction("min", _extremum_vjp, dtype_rule=lambda d: d,
 
 
 def _prod_vjp(g, out, x, axis, keepdims):
-    # d prod / d x_i is the product of the other entries. Where x_i != 0 that is out / x_i
-    # (``out`` is this node, so higher derivatives go through this same rule); where
-    # x_i == 0 it is the product of the non-zero entries when x_i is the only zero of its
-    # slice, and 0 otherwise. First derivatives are exact everywhere; higher derivatives
-    # are exact except on slices holding two or more zeros.
-    from .elementwise import equal, where
-    from .shape import astype
-    zero = equal(x, 0)
-    safe = where(zero, 1, x)
-    n_zero = SUM_FN(astype(zero, np.int64), axis, keepdims=True)
-    prod_nonzero = PROD_FN(safe, axis, keepdims=True)
-    out_k = expand_back(out, x, axis, keepdims)
-    others = where(zero, where(equal(n_zero, 1), prod_nonzero, 0), out_k / safe)
-    return [expand_back(g, x, axis, keepdims) * others]
+    # d prod / d x_i is the product of the other entries of x_i's slice. It is built from
+    # exclusive running products (``others``), never as out / x_i: no division, so it is
+    # exact where entries are zero and every higher derivative is too (the Hessian at
+    # [2, 0, 0, 4] has H[1, 2] = 8).
+    return [expand_back(g, x, axis, keepdims) * others_product(x, axes_of(axis, x.ndim))]
 
 
 PROD, prod = _reduction("prod", _prod_vjp, doc=(
     "Product over ``axis`` (all axes by default), as ``np.prod``.\n\n"
-    "The gradient is the product of the other entries; it is exact also where entries "
-    "are zero (second derivatives are, except on slices with two or more zeros)." +
+    "Its derivatives of every order are exact also where entries are zero: the gradient "
+    "is the product of the other entries, from running products (no division)." +
     _DTYPE_DOC))
 PROD_FN = prod
+
+
+def _shift(x, axis: int, step: int, fill):
+    """``x`` moved by one place along ``axis`` (towards the end when ``step`` is 1, the
+    start when -1), the vacated place filled with ``fill``."""
+    from .indexing import getitem
+    from .shape import concatenate, full_like
+    head = (slice(None),) * axis
+    if step > 0:
+        edge, body = getitem(x, head + (slice(None, 1),)), getitem(x, head + (slice(None, -1),))
+        return concatenate([full_like(edge, fill), body], axis)
+    edge, body = getitem(x, head + (slice(-1, None),)), getitem(x, head + (slice(1, None),))
+    return concatenate([body, full_like(edge, fill)], axis)
+
+
+def _flip(x, axis: int):
+    from .indexing import getitem
+    return getitem(x, (slice(None),) * axis + (slice(None, None, -1),))
+
+
+def others_product(x, axes):
+    """For each entry of ``x``, the product of the other entries of its slice over
+    ``axes``: exclusive running products from both ends, one axis after the other."""
+    axes = tuple(axes)
+    if not axes:
+        from .shape import ones_like
+        return ones_like(x)
+    ax, rest = axes[0], axes[1:]
+    left = _shift(cumprod(x, ax), ax, 1, 1)                    # prod of x[..., :k]
+    right = _flip(_shift(cumprod(_flip(x, ax), ax), ax, 1, 1), ax)  # prod of x[..., k+1:]
+    along = left * right
+    if not rest:
+        return along
+    return along * others_product(PROD_FN(x, (ax,), keepdims=True), rest)
+
+
+# ---- cumprod and the linear scan behind its derivative -----------------------------------
+
+LINEAR_SCAN_HELPER = '''def _linear_scan(a, b, axis, reverse):
+    """h[k] = a[k] * h[k - 1] + b[k] along `axis`, with h[-1] = 0 (from the last entry
+    backwards when `reverse`): a first-order linear recurrence, in log2(n) vectorised
+    steps (each step composes every entry with the one `d` places before it)."""
+    a, h = np.broadcast_arrays(a, b)
+    a, h = np.moveaxis(a, axis, 0), np.moveaxis(h, axis, 0)
+    if reverse:
+        a, h = a[::-1], h[::-1]
+    h = h.astype(np.result_type(a, h))  # a copy
+    a = a.copy()
+    d = 1
+    while d < h.shape[0]:
+        h[d:] += a[d:] * h[:-d]
+        if 2 * d < h.shape[0]:
+            a[d:] = a[d:] * a[:-d]
+        d *= 2
+    if reverse:
+        h = h[::-1]
+    return np.moveaxis(h, 0, axis)'''
+
+
+def _scan_infer(types, axis, reverse):
+    a, b = types
+    if a.shape != b.shape:
+        raise ValueError("the coefficients and the inputs must have one shape")
+    if not 0 <= axis < a.ndim:
+        raise ValueError(f"axis {axis} is out of range for {a.ndim} dimensions")
+    return TensorType(np.result_type(a.dtype, b.dtype), a.shape)
+
+
+def _scan_vjp(u, h, a, b, axis, reverse):
+    # forward: h[k] = a[k] h[k-1] + b[k]. Its transpose runs the other way:
+    # lam[k] = u[k] + a[k+1] lam[k+1]; then d b = lam and d a[k] = lam[k] h[k-1].
+    step = -1 if reverse else 1
+    lam = linear_scan(_shift(a, axis, -step, 0), u, axis, not reverse)
+    return [lam * _shift(h, axis, step, 0), lam]
+
+
+LINEAR_SCAN = defop("linear_scan", infer=_scan_infer,
+                    emit=lambda args, axis, reverse: Expr(
+                        f"_linear_scan({args[0].text}, {args[1].text}, {axis}, {reverse})"),
+                    vjp=_scan_vjp, inline=False, helpers=(LINEAR_SCAN_HELPER,), short="scan",
+                    doc="``h[k] = a[k] * h[k-1] + b[k]`` along ``axis`` (backwards when "
+                        "``reverse``): the derivative of ``cumprod`` without division.")
+
+
+def linear_scan(a, b, axis: int, reverse: bool = False):
+    """The first-order linear recurrence ``h[k] = a[k] * h[k-1] + b[k]`` along ``axis``
+    (``h[-1] = 0``; from the end backwards when ``reverse``)."""
+    return apply(LINEAR_SCAN, [as_var(a), as_var(b)], axis=int(axis), reverse=bool(reverse))
+
+
+def _cumprod_infer(types, axis):
+    t = types[0]
+    if not 0 <= axis < t.ndim:
+        raise ValueError(f"axis {axis} is out of range for {t.ndim} dimensions")
+    return TensorType(_reduce_dtype("cumprod", t.dtype), t.shape)
+
+
+def _cumprod_vjp(g, out, x, axis):
+    # d out[i] / d x[k] = prod(x[:k]) * prod(x[k+1:i+1]) for i >= k, so the cotangent of
+    # x[k] is out[k-1] * t[k] with t[k] = g[k] + x[k+1] t[k+1], a reverse linear scan:
+    # no division, hence exact at zeros, to every order.
+    t = linear_scan(_shift(x, axis, -1, 0), g, axis, reverse=True)
+    return [_shift(out, axis, 1, 1) * t]
+
+
+CUMPROD = defop("cumprod", infer=_cumprod_infer,
+                emit=lambda args, axis: Expr(f"np.cumprod({args[0].text}, axis={axis})"),
+                vjp=_cumprod_vjp, inline=False)
+
+
+def cumprod(x, axis=None):
+    """Running product along ``axis`` (of the flattened array when ``axis`` is None), as
+    ``np.cumprod``. Its derivatives are exact also where entries are zero."""
+    x = as_var(x)
+    if axis is None:
+        from .shape import ravel
+        x, axis = ravel(x), 0
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"cumprod: axis must be an int or None, got {axis!r}")
+    axis = normalize_axes(axis, x.ndim, "cumprod")[0]
+    return apply(CUMPROD, [x], axis=axis)
 
 
 def _argreduce(name, doc):

@@ -418,7 +418,13 @@ def broadcast_like(x, ref):
 # ---------------------------------------------------------------------------------------
 
 def _astype_vjp(g, out, x, dtype):
-    return [astype(g, x.dtype) if x.type.is_float else None]
+    # A cast to an integer or bool dtype has no derivative (its value is piecewise
+    # constant): no cotangent reaches ``x``, as in JAX and PyTorch. Forward mode agrees,
+    # since tangents never flow through non-float nodes. Float-to-float casts pass the
+    # cotangent back in ``x``'s dtype; a cast from an integer input has nothing to pass.
+    if not (x.type.is_float and out.type.is_float):
+        return [None]
+    return [astype(g, x.dtype)]
 
 
 ASTYPE = defop("astype", infer=lambda types, dtype: types[0].with_dtype(dtype),

@@ -72,6 +72,21 @@ pos2.pred = positive
 rule("cancel_positive_sub", (a / pos - b_ / pos2) * (pos * pos2), a * pos2 - b_ * pos)
 # (a / q + b / q2) * (q * q2) -> a * q2 + b * q
 rule("cancel_positive_add", (a / pos + b_ / pos2) * (pos * pos2), a * pos2 + b_ * pos)
+# sigmoid's VJP is g * (sigmoid(x) * sigmoid(-x)), and 1 - sigmoid(x) = sigmoid(-x) in the
+# reals, so a cotangent divided by 1 - sigmoid(x) (the VJP of log(1 - sigmoid(x)))
+# cancels against sigmoid(-x) as it does against a positive factor above.
+sig, sig_neg = P.sigmoid(x), P.sigmoid(-x)
+# (a / (1 - sigmoid(x))) * (b * sigmoid(-x)) -> a * b
+rule("cancel_sigmoid_complement", (a / (1 - sig)) * (b_ * sig_neg), a * b_)
+# -(a / (1 - sigmoid(x))) * (b * sigmoid(-x)) -> -(a * b)
+rule("cancel_sigmoid_complement_neg", -(a / (1 - sig)) * (b_ * sig_neg), -(a * b_))
+# (a / q - b / (1 - sigmoid(x))) * (q * sigmoid(-x)) -> a * sigmoid(-x) - b * q
+#                                             (VJP of t log(s) + (1 - t) log(1 - s))
+rule("cancel_sigmoid_complement_sub", (a / pos - b_ / (1 - sig)) * (pos * sig_neg),
+     a * sig_neg - b_ * pos)
+# (a / q + b / (1 - sigmoid(x))) * (q * sigmoid(-x)) -> a * sigmoid(-x) + b * q
+rule("cancel_sigmoid_complement_add", (a / pos + b_ / (1 - sig)) * (pos * sig_neg),
+     a * sig_neg + b_ * pos)
 # (g / (1 + exp(x))) * exp(x) -> g * sigmoid(x)      (VJP of log(1 + exp(x)))
 rule("grad_log_one_plus_exp", (g / (1 + P.exp(x))) * P.exp(x), g * P.sigmoid(x))
 
