@@ -399,14 +399,7 @@ F32_ROWS = sorted(n for n, r in ROWS_BY_NAME.items()
                   and "astype" not in r.ops)
 # Known wrong result dtypes in float32 graphs, each with the reason (a strict xfail: the
 # entry must go when the cause is fixed).
-F32_DTYPE_KNOWN = {
-    "leaky_relu": "codegen: its VJP folds to np.where(mask, 1.0, 0.1), two Python float "
-                  "literals, which NumPy makes float64 though the node is float32",
-    "clip": "codegen: its VJP folds to np.where(inside, 1.0, 0.0) (float64), as leaky_relu",
-    "maximum": "codegen: its VJP folds to np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0))",
-    "minimum": "codegen: its VJP folds to np.where(a < b, 1.0, np.where(a == b, 0.5, 0.0))",
-    "where": "codegen: its VJP folds to np.where(c, 1.0, 0.0) (float64), as leaky_relu",
-}
+F32_DTYPE_KNOWN: dict[str, str] = {}   # none left: literals now carry the node's dtype
 with np.errstate(over="ignore"):
     GRID32 = np.unique(np.concatenate([GRID.astype(np.float32), np.float32(
         [1.4e-45, 1e-40, 1.1754944e-38, 3.4028235e38, 88.72, 88.73, 103.97, 104.0])]))

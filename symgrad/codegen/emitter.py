@@ -223,10 +223,15 @@ class _Emitter:
             lit = _literal(value)
             if not consumer.op.elementwise:  # it will be indexed or reshaped: a NumPy scalar
                 return Expr(f"np.{value.dtype.name}({lit.text})")
-            others = [i.dtype for i in consumer.inputs if i is not c]
-            if (consumer.op.elementwise and others and value.dtype != np.bool_
-                    and np.result_type(*others) != consumer.dtype
-                    and value.dtype == consumer.dtype):
+            # a Python literal takes its dtype from the arrays it meets; where no other
+            # operand is an array of the result's dtype (np.where(m, 1.0, 0.1) in a float32
+            # graph, or an int times a float literal) it must carry that dtype itself
+            arrays = [i.dtype for i in consumer.inputs if i is not c and i.id not in self.weak
+                      and not (i.op.name == "constant" and i.ndim == 0)
+                      and i.dtype != np.bool_]
+            if (value.dtype != np.bool_ and value.dtype == consumer.dtype
+                    and len(consumer.inputs) > 1
+                    and np.result_type(*arrays, value.item()) != consumer.dtype):
                 return Expr(f"np.{value.dtype.name}({lit.text})")
             return lit
         if c.id not in self.const_name:
