@@ -242,8 +242,12 @@ class _Emitter:
         return Expr(self.const_name[c.id])
 
     # --- lines ------------------------------------------------------------------------
-    def comment(self, n: Var) -> str:
+    def comment(self, n: Var, text: str | None = None, plain: str | None = None) -> str:
+        """Shape, then for a lowered statement (``text`` differs from its ``plain`` form)
+        that plain form, then the rule a backward line comes from."""
         parts = [format_shape(n.type.shape)]
+        if plain is not None and text is not None and str(text) != plain:
+            parts.append(f"= {plain}")
         if n.is_grad:
             fwd = n.tag.node
             label = self.label(fwd)
@@ -252,7 +256,7 @@ class _Emitter:
         elif n.op.name in ("relu", "sigmoid", "tanh", "softplus", "leaky_relu") \
                 and not self.label(n):
             parts.append(n.op.name)
-        return safe_text("  ".join(parts), 70)
+        return safe_text("  ".join(parts), 110)
 
     def set_section(self, title: str) -> None:
         """Start a section; its header is written with the section's first line, so an
@@ -271,13 +275,15 @@ class _Emitter:
         self.lines.append(text)
         self.line_nodes.append(self.current)
 
-    def write(self, n: Var, expr: Expr) -> str:
+    def write(self, n: Var, expr: Expr, plain: str | None = None) -> str:
+        """``name = expr  # comment``; where the planned renderer lowered the statement,
+        ``plain`` (its plain form) goes into the comment."""
         name = self.node_name(n)
         self.name_of[n.id] = name
         self.name_count[name] = self.name_count.get(name, 0) + 1
         code = f"    {name} = {expr.text}"
         pad = max(COMMENT_COLUMN - len(code), 2)
-        self.add_line(f"{code}{' ' * pad}# {self.comment(n)}")
+        self.add_line(f"{code}{' ' * pad}# {self.comment(n, expr.text, plain)}")
         return name
 
     def materialize(self, node_id: int, n: Var) -> None:
@@ -363,6 +369,7 @@ class _Emitter:
                     wrapped = True
             if wrapped:
                 expr = n.op.emit(args, **n.params)
+        plain = expr.text          # the plain form, kept as the comment of a lowered line
         if self.plan:
             expr = memory.faster_expr(n, args, expr)
         if n.op.name in ("size_of", "shape_of") or (
@@ -401,11 +408,11 @@ class _Emitter:
             scratch = _StatementWorkspace(self, exclude=None)
             text = memory.out_call(n, args, expr, out_text, scratch)
             scratch.give_back()
-            self.line(n, Expr(text))
+            self.line(n, Expr(text), plain)
             self.release(reads)
             return
         if not poolable:
-            self.write(n, expr)
+            self.write(n, expr, plain)
             st = frozenset() if memory.fresh_result(n) else self.union(reads)
             self.hold(n, st)            # before the release: a view keeps its base alive
             self.release(reads, n)
@@ -436,13 +443,13 @@ class _Emitter:
         if text is None:                   # the emission cannot take out=: give it back
             if not in_place:
                 self.free.setdefault(key, []).append(buf)
-            self.write(n, expr)
+            self.write(n, expr, plain)
             st = frozenset() if memory.fresh_result(n) else self.union(reads)
             self.hold(n, st)            # before the release: a view keeps its base alive
             self.release(reads, n)
             return
         if isinstance(text, Statement):   # in place, no value of its own
-            self.line(n, Expr(text))
+            self.line(n, Expr(text), plain)
             if self.label(n):                     # a user-derived name: say what it is
                 name = self.node_name(n)
                 self.add_line(f"    {name} = {target}")
@@ -451,7 +458,7 @@ class _Emitter:
             self.name_of[n.id] = name
             self.name_count[name] = self.name_count.get(name, 0) + 1
         else:
-            self.write(n, Expr(text))
+            self.write(n, Expr(text), plain)
         self.release(reads, n, keep=buf)
         self.holder[buf] = n.id
         self.hold(n, frozenset([buf]))
@@ -506,11 +513,12 @@ class _Emitter:
         args[k] = Expr(name)
         return args, tile
 
-    def line(self, n: Var, expr: Expr) -> None:
+    def line(self, n: Var, expr: Expr, plain: str | None = None) -> None:
         code = f"    {expr.text}"
         pad = max(COMMENT_COLUMN - len(code), 2)
         note = getattr(expr.text, "note", "")
-        comment = self.comment(n) + (f"  {safe_text(note, 70)}" if note else "")
+        comment = (self.comment(n) + f"  {safe_text(note, 70)}" if note
+                   else self.comment(n, expr.text, plain))
         self.add_line(f"{code}{' ' * pad}# {comment}")
 
     # --- memory planning --------------------------------------------------------------
@@ -776,7 +784,8 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     small = [ln for ln, v in zip(em.const_lines, em.constants.values())
              if v.size <= LITERAL_ARRAY_SIZE]
     blocks = "\n".join(header) + "\n\n"
-    body_text = "\n".join(body)
+    # the code the statements run (a comment may name a helper: the plain form of a line)
+    body_text = "\n".join(line.split("  # ")[0] for line in body)
     for h in em.helpers:        # those the planned statements still call
         if f"{h.split('def ', 1)[1].split('(', 1)[0]}(" in body_text:
             blocks += "\n" + h + "\n\n"

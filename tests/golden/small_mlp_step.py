@@ -66,38 +66,38 @@ def train_step(x, y, lr, W1, b1, W2, b2, _ws):
     _buf1, _zeros1, _buf2, _buf3, _buf4, _buf5, _buf6, _buf7, _ones1, _buf8, _rows1, _buf9, \
     _buf10, _ones2, _buf11, _ones3, _buf12, _buf13, _buf14 = _ws
     # ---- forward
-    mm1 = np.dot(x, W1, out=_buf1)              # [batch, 8]
-    add1 = np.add(mm1, b1, out=mm1)             # [batch, 8]
-    h1 = np.maximum(add1, _zeros1, out=add1)    # [batch, 8]
-    mm2 = np.dot(h1, W2, out=_buf2)             # [batch, 3]
-    logits = np.add(mm2, b2, out=mm2)           # [batch, 3]
+    mm1 = np.dot(x, W1, out=_buf1)              # [batch, 8]  = x @ W1
+    add1 = np.add(mm1, b1, out=mm1)             # [batch, 8]  = mm1 + b1
+    h1 = np.maximum(add1, _zeros1, out=add1)    # [batch, 8]  = np.maximum(add1, 0)
+    mm2 = np.dot(h1, W2, out=_buf2)             # [batch, 3]  = h1 @ W2
+    logits = np.add(mm2, b2, out=mm2)           # [batch, 3]  = mm2 + b2
     np.copyto(_buf4, logits.T)                  # [3, batch]  columns as rows (a fast reduce)
-    max1 = np.maximum.reduce(_buf4, axis=0, keepdims=True, out=_buf3.T).T  # [batch, 1]
-    sub1 = np.subtract(logits, max1, out=_buf5)  # [batch, 3]
-    exp1 = np.exp(sub1, out=_buf6)              # [batch, 3]
-    sum1 = np.dot(exp1, _ones1, out=_buf7)      # [batch]
-    log1 = np.log(sum1, out=_buf8)              # [batch]
+    max1 = np.maximum.reduce(_buf4, axis=0, keepdims=True, out=_buf3.T).T  # [batch, 1]  = logits.max(axis=1, keepdims=True)
+    sub1 = np.subtract(logits, max1, out=_buf5)  # [batch, 3]  = logits - max1
+    exp1 = np.exp(sub1, out=_buf6)              # [batch, 3]  = np.exp(sub1)
+    sum1 = np.dot(exp1, _ones1, out=_buf7)      # [batch]  = exp1.sum(axis=1)
+    log1 = np.log(sum1, out=_buf8)              # [batch]  = np.log(sum1)
     y_checked = _check_index(y, logits.shape[1], 0, "cross_entropy: labels 'y' i64[batch]")  # [batch]
-    sub2 = np.subtract(log1, sub1[_rows1, y_checked], out=log1)  # [batch]
-    loss = np.add.reduce(sub2) / sub2.shape[0]  # []
+    sub2 = np.subtract(log1, sub1[_rows1, y_checked], out=log1)  # [batch]  = log1 - sub1[_rows1, y_checked]
+    loss = np.add.reduce(sub2) / sub2.shape[0]  # []  = sub2.mean()
 
     # ---- backward
     div1 = lr / sub2.shape[0]                   # []  vjp of mean
-    div2 = np.divide(div1, sum1, out=sum1)      # [batch]  vjp of log
-    mul1 = np.multiply(div2[:, None], exp1, out=exp1)  # [batch, 3]  vjp of exp
-    mul1[_rows1, y_checked] += -div1            # [batch, 3]  fan-out sum
+    div2 = np.divide(div1, sum1, out=sum1)      # [batch]  = div1 / sum1  vjp of log
+    mul1 = np.multiply(div2[:, None], exp1, out=exp1)  # [batch, 3]  = div2[:, None] * exp1  vjp of exp
+    mul1[_rows1, y_checked] += -div1            # [batch, 3]  = _index_add(mul1, np.s_[_rows1, y_checked], -div1)  fan-out sum
     lr_d_logits = mul1
-    lr_d_h1 = np.dot(lr_d_logits, W2.T, out=_buf9)  # [batch, 8]  vjp of matmul
-    mask1 = np.ceil(np.minimum(h1, _ones2, out=_buf10), out=_buf10)  # [batch, 8]  vjp of relu (h1)
-    mul2 = np.multiply(lr_d_h1, mask1, out=lr_d_h1)  # [batch, 8]  vjp of relu (h1)
-    lr_d_b1 = np.dot(_ones3, mul2, out=_buf11)  # [8]  vjp of add
-    lr_d_b2 = np.dot(_ones3, lr_d_logits, out=_buf12)  # [3]  vjp of add (logits)
+    lr_d_h1 = np.dot(lr_d_logits, W2.T, out=_buf9)  # [batch, 8]  = lr_d_logits @ W2.T  vjp of matmul
+    mask1 = np.ceil(np.minimum(h1, _ones2, out=_buf10), out=_buf10)  # [batch, 8]  = np.ceil(np.minimum(h1, 1))  vjp of relu (h1)
+    mul2 = np.multiply(lr_d_h1, mask1, out=lr_d_h1)  # [batch, 8]  = lr_d_h1 * mask1  vjp of relu (h1)
+    lr_d_b1 = np.dot(_ones3, mul2, out=_buf11)  # [8]  = mul2.sum(axis=0)  vjp of add
+    lr_d_b2 = np.dot(_ones3, lr_d_logits, out=_buf12)  # [3]  = lr_d_logits.sum(axis=0)  vjp of add (logits)
 
     # ---- updates
     # written into the shared arrays, now that everything is computed
     np.subtract(W1, np.dot(x.T, mul2, out=_buf13), out=W1)  # [4, 8]  W1 -= lr_d_W1 = x.T @ mul2
-    np.subtract(b1, lr_d_b1, out=b1)            # [8]
+    np.subtract(b1, lr_d_b1, out=b1)            # [8]  = b1 - lr_d_b1
     np.subtract(W2, np.dot(h1.T, lr_d_logits, out=_buf14), out=W2)  # [8, 3]  W2 -= lr_d_W2 = h1.T @ lr_d_logits
-    np.subtract(b2, lr_d_b2, out=b2)            # [3]
+    np.subtract(b2, lr_d_b2, out=b2)            # [3]  = b2 - lr_d_b2
 
     return {'loss': np.asarray(loss)}, {}
