@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import symgrad as sg
 
@@ -55,3 +56,64 @@ def test_golden_module_runs_and_trains():
     yb = rng.integers(0, 3, 16)
     losses = [float(step(xb, yb, 0.5)["loss"]) for _ in range(30)]
     assert losses[-1] < 0.6 * losses[0]
+
+
+# --- the plain and the fast rendering of the same programs ---------------------------------
+# The digits step of examples/train_mlp.py (SGD, default flags) and a tanh/sigmoid MLP with
+# momentum: each program's plain rendering (f.plain_source, what target="plain" runs) and
+# its fast rendering (f.source of the default target), side by side in tests/golden/.
+
+def digits_step():
+    import argparse
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "train_mlp", Path(__file__).parent.parent / "examples" / "train_mlp.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = argparse.Namespace(hidden=128, seed=0, dropout=0.0, optimizer="sgd",
+                              weight_decay=0.0)
+    return module.build(args)[1]
+
+
+def tanh_sigmoid_momentum_step():
+    x = sg.tensor("x", shape=("batch", 4))
+    t = sg.tensor("t", shape=("batch", 2))
+    W1 = sg.shared(np.full((4, 5), 0.1), name="W1")
+    b1 = sg.shared(np.zeros(5), name="b1")
+    W2 = sg.shared(np.full((5, 2), 0.1), name="W2")
+    b2 = sg.shared(np.zeros(2), name="b2")
+    h1 = sg.tanh(x @ W1 + b1)
+    h1.name = "h1"
+    out = sg.sigmoid(h1 @ W2 + b2)
+    out.name = "out"
+    loss = sg.nn.mse(out, t)
+    updates = sg.optim.momentum(loss, [W1, b1, W2, b2], lr=0.1, beta=0.9)
+    return sg.function([x, t], {"loss": loss}, updates=updates, name="train_step")
+
+
+RENDERINGS = {
+    "digits_step": digits_step,
+    "tanh_sigmoid_momentum_step": tanh_sigmoid_momentum_step,
+}
+
+
+@pytest.mark.parametrize("which", ["plain", "fast"])
+@pytest.mark.parametrize("program", sorted(RENDERINGS))
+def test_plain_and_fast_renderings_match_golden_files(program, which):
+    f = RENDERINGS[program]()
+    source = f.plain_source if which == "plain" else f.source
+    path = GOLDEN.parent / f"{program}.{which}.py"
+    if os.environ.get("SYMGRAD_UPDATE_GOLDEN"):
+        path.write_text(source, encoding="utf-8")
+    assert source == path.read_text(encoding="utf-8"), (
+        f"{path.name} changed; review the diff and regenerate with "
+        "SYMGRAD_UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py")
+
+
+@pytest.mark.parametrize("program", sorted(RENDERINGS))
+def test_plain_golden_reads_plainly(program):
+    text = (GOLDEN.parent / f"{program}.plain.py").read_text(encoding="utf-8")
+    body = text.split("def train_step(", 1)[1]
+    for trick in ("out=", "_ws", "_buf", "np.copyto", "np.dot(", ".reduce(", "_gemm"):
+        assert trick not in body, trick
+    assert "W1_new = " in body and "d_W1 = " in body

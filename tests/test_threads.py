@@ -46,6 +46,7 @@ PATHS = {
     "check_finite": dict(check_finite=True),
     "optimize=False": dict(optimize=False),
     "optimize=False, check_finite": dict(optimize=False, check_finite=True),
+    "plain": dict(target="plain"),
 }
 
 

@@ -80,6 +80,7 @@ def _no_shared_memory(arrays, what):
 
 
 OPTIONS = [dict(optimize=o, check_finite=c) for o in (True, False) for c in (False, True)]
+OPTIONS.append(dict(target="plain"))
 
 
 @pytest.mark.parametrize("seed", range(160))
