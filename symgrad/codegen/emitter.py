@@ -369,9 +369,6 @@ class _Emitter:
                     wrapped = True
             if wrapped:
                 expr = n.op.emit(args, **n.params)
-        plain = expr.text          # the plain form, kept as the comment of a lowered line
-        if self.plan:
-            expr = memory.faster_expr(n, args, expr)
         if n.op.name in ("size_of", "shape_of") or (
                 n.op.elementwise and n.ndim == 0 and all(
                     i.id in self.weak or (i.op.name == "constant" and i.ndim == 0)
@@ -382,6 +379,11 @@ class _Emitter:
                 # Python numbers raise on x / 0 (NumPy gives inf or nan and a warning) and
                 # turn (-8.0) ** (1 / 3) complex: NumPy's own function keeps its semantics
                 expr = Expr(f"np.{n.op.ufunc}({args[0].text}, {args[1].text})")
+        plain = expr.text          # the plain form, kept as the comment of a lowered line
+        if self.plan:
+            expr = memory.faster_expr(n, args, expr)
+        else:
+            plain = None           # nothing is lowered: no second form to show
         self.alias_leaf[n.id] = n.op.view and self.alias_leaf.get(n.inputs[0].id, False) \
             if n.inputs else False
         # an identity (stop_gradient) is an alias, not a line
