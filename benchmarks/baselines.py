@@ -444,7 +444,7 @@ def pytensor_numba(problem):
 # --------------------------------------------------------------------------------------
 # symgrad, through its public API exactly as SPEC.md shows it
 # --------------------------------------------------------------------------------------
-def symgrad_step(problem):
+def symgrad_step(problem, target="numpy"):
     import symgrad as sg
 
     t0 = time.perf_counter()
@@ -465,7 +465,7 @@ def symgrad_step(problem):
     lr = problem.lr
     fn = sg.function([x, y], loss,
                      updates={p: p - lr * g for p, g in zip(flat, grads)},
-                     name="mlp_step")
+                     name="mlp_step", target=target)
     t2 = time.perf_counter()
     X, yv = problem.X, problem.y
     info = {"build_grad_s": t1 - t0, "compile_s": t2 - t1, "function": fn}
@@ -479,6 +479,11 @@ def symgrad_step(problem):
     return Step(step, get_params, info)
 
 
+def symgrad_plain(problem):
+    """symgrad's plain target: the same program as plain NumPy (no lowerings)."""
+    return symgrad_step(problem, target="plain")
+
+
 # --------------------------------------------------------------------------------------
 # registry
 # --------------------------------------------------------------------------------------
@@ -486,6 +491,7 @@ IMPLEMENTATIONS = {
     "numpy_tuned": numpy_tuned,
     "numpy_naive": numpy_naive,
     "symgrad": symgrad_step,
+    "symgrad_plain": symgrad_plain,
     "torch_eager": torch_eager,
     "torch_compile": torch_compile,
     "jax_jit": jax_jit,
@@ -495,9 +501,10 @@ IMPLEMENTATIONS = {
 REFERENCE = "numpy_tuned"        # the 1.00 of the speed ratios
 CHECK_REFERENCE = "numpy_naive"  # what every implementation's parameters are checked against
 # implementations whose memory goes through NumPy's allocator (seen by tracemalloc)
-TRACEMALLOC_VISIBLE = {"numpy_tuned", "numpy_naive", "symgrad", "pytensor_c"}
+TRACEMALLOC_VISIBLE = {"numpy_tuned", "numpy_naive", "symgrad", "symgrad_plain", "pytensor_c"}
 _REQUIRES = {
     "symgrad": ("symgrad",),
+    "symgrad_plain": ("symgrad",),
     "torch_eager": ("torch",),
     "torch_compile": ("torch",),
     "jax_jit": ("jax", "jaxlib"),
@@ -543,7 +550,7 @@ def available(names=None):
             except Exception as exc:  # ImportError, or a broken install
                 reason = f"{modname} not importable ({type(exc).__name__}: {exc})"
                 break
-        if name == "symgrad" and reason is None:
+        if name.startswith("symgrad") and reason is None:
             reason = _symgrad_incomplete()
         if name == "torch_compile" and reason is None:
             import shutil

@@ -69,7 +69,7 @@ SIZES = {
 }
 # tools whose compile step takes seconds to tens of seconds on a cold machine
 SLOW_COMPILE = ("torch_compile", "pytensor_c", "pytensor_numba")
-REQUIRED = ("numpy_tuned", "numpy_naive", "symgrad")  # errors here fail the run
+REQUIRED = ("numpy_tuned", "numpy_naive", "symgrad", "symgrad_plain")  # errors fail the run
 CHECK_STEPS = 3
 
 
@@ -232,6 +232,7 @@ def calibrate(step, min_s=0.02, min_steps=3):
 
 # Worker-thread pools: implementations in one family share one pool.
 FAMILY = {"numpy_tuned": "numpy", "numpy_naive": "numpy", "symgrad": "numpy",
+          "symgrad_plain": "numpy",
           "torch_eager": "torch", "torch_compile": "torch", "jax_jit": "jax",
           "pytensor_c": "pytensor_c", "pytensor_numba": "numba"}
 GAP_S = 0.15

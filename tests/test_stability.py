@@ -153,3 +153,13 @@ def test_log_softmax_gradient_finite_for_every_reduction(name, axis):
     expect = W - sm * W.sum(axis=axis, keepdims=True)
     assert np.all(np.isfinite(grad)), grad
     np.testing.assert_allclose(grad, expect, rtol=1e-12, atol=1e-15)
+
+
+def test_stabilised_gradient_lines_say_so():
+    """A backward line built by a stability rewrite names the rewrite beside its rule."""
+    z = sg.matrix("z", (2, 3))
+    cost = sg.sum(sg.log(sg.softmax(z, -1)))
+    f = sg.function([z], [cost, sg.grad(cost, z)], target="plain")
+    line = next(ln for ln in f.source.splitlines() if ln.lstrip().startswith("d_z = "))
+    assert "(stabilised: grad_log_softmax)" in line, line
+    assert "stabilised" not in f.source.split("# ---- backward")[0]

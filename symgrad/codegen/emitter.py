@@ -251,7 +251,9 @@ class _Emitter:
         if n.is_grad:
             fwd = n.tag.node
             label = self.label(fwd)
-            rule = "fan-out sum" if n.tag.rule == "sum of fan-out" else f"vjp of {n.tag.rule}"
+            rule = n.tag.rule
+            rule = ("fan-out sum" + rule[len("sum of fan-out"):]
+                    if rule.startswith("sum of fan-out") else f"vjp of {rule}")
             parts.append(rule + (f" ({label})" if label else ""))
         elif n.op.name in ("relu", "sigmoid", "tanh", "softplus", "leaky_relu") \
                 and not self.label(n):

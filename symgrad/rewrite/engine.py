@@ -27,7 +27,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..ir.graph import Graph, clone
-from ..ir.node import Var, id_mark
+from ..ir.node import GradTag, Var, id_mark
 from ..ir.types import format_shape
 from .pattern import PNode, Pattern, as_pattern, instantiate, match
 
@@ -54,7 +54,7 @@ class Rule:
         ``fn(node) -> variable or None``.
     """
 
-    __slots__ = ("name", "lhs", "rhs", "when", "roots", "fn")
+    __slots__ = ("name", "lhs", "rhs", "when", "roots", "fn", "label")
 
     def __init__(self, name: str, lhs: Pattern | None = None, rhs=None, *,
                  when: Callable | None = None, roots: Iterable[str] | None = None,
@@ -62,6 +62,9 @@ class Rule:
         self.name = name
         self.when = when
         self.fn = fn
+        # what the gradient nodes this rule builds say in the generated code, beside the
+        # rule that made the node it replaced ("stabilised"); set by the rule set
+        self.label = None
         if fn is not None:
             if roots is None:
                 raise ValueError(f"rule {name!r}: a procedural rule needs roots")
@@ -113,10 +116,13 @@ class Bindings(dict):
 
 
 class RuleSet:
-    """A named list of rules with an index by root op name."""
+    """A named list of rules with an index by root op name. ``label`` (e.g.
+    ``"stabilised"``) marks the gradient nodes its rules build, so that a backward line
+    says which rewrite made it (``vjp of exp (stabilised: grad_log_softmax)``)."""
 
-    def __init__(self, name: str, rules: Iterable[Rule] = ()):
+    def __init__(self, name: str, rules: Iterable[Rule] = (), label: str | None = None):
         self.name = name
+        self.label = label
         self.rules: list[Rule] = []
         self.index: dict[str, list[Rule]] = defaultdict(list)
         for r in rules:
@@ -126,6 +132,8 @@ class RuleSet:
         if any(r.name == rule.name for r in self.rules):
             raise ValueError(f"rule set {self.name!r} already has a rule named {rule.name!r}")
         self.rules.append(rule)
+        if rule.label is None:
+            rule.label = self.label
         for root in rule.roots:
             self.index[root].append(rule)
         return rule
@@ -256,25 +264,29 @@ class _Engine:
                         f"that rules rewrite again ({self.depth} nested rewrites); the last "
                         f"rule was {rule.name!r}. Two rules probably undo each other.")
                 try:
-                    node = self.absorb(out, node)
+                    node = self.absorb(out, node, rule)
                 finally:
                     self.depth -= 1
                 break
             else:
                 return node
 
-    def absorb(self, root: Var, old: Var) -> Var:
+    def absorb(self, root: Var, old: Var, rule: Rule | None = None) -> Var:
         """Rewrite the nodes a replacement created (those not seen yet), bottom-up. New
         nodes inherit the replaced node's tag (forward or gradient), and the new root its
         name."""
         memo = self.memo
         fresh = _fresh_nodes(root, memo)
         mark = self.mark
+        tag = old.tag
+        if rule is not None and rule.label and old.is_grad:
+            base = tag.rule.split(" (")[0]
+            tag = GradTag(tag.node, f"{base} ({rule.label}: {rule.name})")
         for n in fresh:
             if n.id <= mark:         # not made by this walk: left exactly as it is
                 continue
-            if n.tag is None and not n.op.leaf:
-                n.tag = old.tag
+            if (n.tag is None or n.tag is old.tag) and not n.op.leaf:
+                n.tag = tag
             n.loc = old.loc          # built where the node it replaces was built
         if old.name is not None and root.name is None and not root.op.leaf:
             if root.id > mark:       # made by this walk

@@ -25,7 +25,7 @@ from .common import broadcast_fit, fits, is_shifted, is_softmax, positive
 x, z, g, a, b_, p, s, e = pvars("x z g a b p s e")
 AX = Param("axis")
 
-STABILITY = RuleSet("stability")
+STABILITY = RuleSet("stability", label="stabilised")
 rule = STABILITY.rule
 
 # --- forward ---------------------------------------------------------------------------
