@@ -41,13 +41,12 @@ class MissingInputError(ValueError):
 class _Compiled:
     """What compiling produced; shared between functions of the same structure.
 
-    ``pools`` maps an input-shape signature (the sizes of the named dimensions) to a list
-    of free workspaces: a call pops one (or makes one), and puts it back when it returns,
-    so concurrent calls never share scratch memory.
+    ``pool`` (planned code only) keeps the free workspaces of the module by input-shape
+    signature (``WorkspacePool``).
     """
 
     __slots__ = ("module", "fn", "reports", "graph_roots", "shared_positions", "make_ws",
-                 "ws_dims", "pools", "standalone", "lowerings", "plain", "plain_text")
+                 "ws_dims", "pool", "standalone", "lowerings", "plain", "plain_text")
 
     def __init__(self, module, fn, reports, graph_roots, shared_positions, make_ws=None,
                  standalone=None, lowerings=None, plain=None):
@@ -59,7 +58,7 @@ class _Compiled:
         self.shared_positions = shared_positions
         self.make_ws = make_ws
         self.ws_dims = tuple(module.workspace_dims) if make_ws is not None else None
-        self.pools: dict[tuple, list] = {}
+        self.pool = WorkspacePool(make_ws) if make_ws is not None else None
         self.standalone = standalone   # () -> source of the module save() writes
         self.lowerings = lowerings or {}   # graph lowerings that fired (fast target)
         self.plain = plain             # () -> the plain rendering of the same program
@@ -219,7 +218,7 @@ class Function:
         else:
             self._assign = list(zip(self._update_targets, keys))
         self._init_validation()
-        self._entry = _make_entry(self)
+        self._make_entries()
 
     # --- compile ----------------------------------------------------------------------
     def _compile(self, roots, passes, dump_passes, position) -> _Compiled:
@@ -337,17 +336,30 @@ class Function:
             raise
 
     def __getstate__(self):
-        # the entry holds this function's shared variables; a copy makes its own (below)
+        # the entries hold this function's shared variables; a copy makes its own (below)
         state = dict(self.__dict__)
         state.pop("_entry", None)
+        state.pop("_slow_entry", None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._entry = _make_entry(self)
+        self._make_entries()
+
+    def _make_entries(self):
+        self._slow_entry = _make_entry(self, shortcut=False)
+        self._entry = (self._slow_entry if self.check_finite
+                       else _make_entry(self, shortcut=True))
 
     def _call_general(self, args, kwargs):
-        """Validate and convert every argument, then run; the reference for _make_entry."""
+        """The same call with every argument converted (no exact-type shortcut): what the
+        fast checks of the entry fall back to, and a reference for tests."""
+        return self._slow_entry(self, args, kwargs)
+
+    def _convert_all(self, args, kwargs):
+        """Validate and convert every argument: count, dtype (``same_kind`` casts),
+        static and named sizes and, with ``check_finite``, finiteness. The one place where
+        arguments are checked; errors name the input. Returns the arrays."""
         if kwargs:
             args = self._merge_kwargs(args, kwargs)
         if len(args) != len(self.inputs):
@@ -362,44 +374,7 @@ class Function:
                 if a.dtype.kind == "f" and not np.isfinite(a).all():
                     raise FloatingPointError(f"{self.name}(): input {label!r} has NaN or inf "
                                              "values (check_finite=True)")
-        c = self._compiled
-        ws = free = None
-        if c.ws_dims is not None:
-            key = tuple([sizes[d][0] for d in c.ws_dims])
-            free = c.pools.get(key)
-            if free is None:
-                if len(c.pools) >= _MAX_SIGNATURES:
-                    c.pools.clear()
-                free = c.pools.setdefault(key, [])
-            try:
-                ws = free.pop()
-            except IndexError:
-                ws = c.make_ws(*key)
-        if self._shared_params or self._update_targets:
-            with _SHARED_LOCK:
-                outputs = self._run(arrays, ws)
-        else:
-            outputs = self._run(arrays, ws)
-        if free is not None:
-            free.append(ws)
-        return outputs
-
-    def _run(self, arrays, ws):
-        """Read the shared values, run, check and assign: the part of a call that must not
-        interleave with another call touching shared values."""
-        c = self._compiled
-        shared_values = [s._value for s in self._shared_params]
-        if ws is None:
-            outputs, new_shared = c.fn(*arrays, *shared_values)
-        else:
-            outputs, new_shared = c.fn(*arrays, *shared_values, ws)
-        if self.check_finite:
-            self._check_results(outputs, new_shared)
-        if new_shared:
-            for target, key in self._assign:
-                if key in new_shared:
-                    target._value = new_shared[key]
-        return outputs
+        return arrays
 
     def _merge_kwargs(self, args, kwargs):
         by_name = {v.name: k for k, v in enumerate(self.inputs)}
@@ -495,75 +470,111 @@ class Function:
         return function_html(self)
 
 
-def _make_entry(f: Function):
-    """The function ``Function.__call__`` hands every call to: ``entry(self, args, kwargs)``.
+class WorkspacePool:
+    """The free workspaces of one compiled module, by input-shape signature (the sizes of
+    the named dimensions): a call takes one (or has one made) and gives it back when it
+    returns, so concurrent calls never share scratch memory. Workspaces are kept for at
+    most ``limit`` signatures."""
 
-    Generated for each Function (the compiled module is shared between functions of one
-    structure, the shared variables are not). It runs a call itself only where
-    ``_call_general`` would take every argument as it is: no keywords, the right count,
-    every argument exactly an ``np.ndarray`` whose dtype object *is* the input's dtype
-    (``type(a) is np.ndarray and a.dtype is dt``), the right number of dimensions, every
-    static size equal and every named size equal to its first occurrence. Then it reads
-    the shared values, takes a workspace and runs the compiled function exactly as
-    ``_call_general`` does. Anything else (keywords, lists, numbers, an ndarray subclass,
-    a dtype that is equal but not the same object, a wrong size) goes to
-    ``_call_general``, which converts or raises its usual errors.
+    __slots__ = ("make", "free", "limit")
+
+    def __init__(self, make, limit: int = _MAX_SIGNATURES):
+        self.make, self.free, self.limit = make, {}, limit
+
+    def take(self, key):
+        free = self.free.get(key)
+        if free:
+            return free.pop()
+        return self.make(*key)
+
+    def give(self, key, ws):
+        free = self.free.get(key)
+        if free is None:
+            if len(self.free) >= self.limit:
+                self.free.clear()
+            free = self.free.setdefault(key, [])
+        free.append(ws)
+
+
+def _make_entry(f: Function, shortcut: bool = True):
+    """The one call path of ``f``: ``entry(self, args, kwargs)``, generated per function
+    (the compiled module is shared between functions of one structure, the shared
+    variables are not).
+
+    1. Arguments. With ``shortcut``, arguments that ``Function._convert_all`` would take
+       exactly as they are (no keywords, the right count, each exactly an ``np.ndarray``
+       whose dtype object *is* the input's, every static size equal and every named size
+       equal to its first occurrence) are used at once; anything else, and every call
+       without ``shortcut``, goes through ``_convert_all``, which converts or raises the
+       error naming the input.
+    2. A workspace from the module's ``WorkspacePool`` (planned code only).
+    3. Under the shared-value lock (when the function reads or writes shared values):
+       read the shared arrays, run, check the results (``check_finite``), assign the new
+       shared values.
+    4. The workspace goes back; the outputs are returned.
     """
-    general = Function._call_general
     c = f._compiled
-    if f.check_finite:
-        return general
     n = len(f.inputs)
-    ns = {"_general": general, "_ndarray": np.ndarray, "_fn": c.fn}
-    fallback = "        return _general(self, args, kwargs)"
-    lines = [f"# Argument checks and call of symgrad function {f.name!r} (common case only).",
-             "def __call__(self, args, kwargs):",
-             f"    if kwargs or len(args) != {n}:",
-             fallback]
     names = [f"a{k}" for k in range(n)]
-    if n:
-        lines.append(f"    {', '.join(names)}, = args")
-        kinds = []
-        for k, v in enumerate(f.inputs):
-            ns[f"_dt{k}"] = v.dtype
-            kinds.append(f"type(a{k}) is _ndarray and a{k}.dtype is _dt{k}")
-        lines += ["    if not (" + "\n            and ".join(kinds) + "):", fallback]
-        first: dict = {}      # named dimension -> the local holding its first occurrence
-        checks, unpack = [], []
-        for k, v in enumerate(f.inputs):
-            shape = v.type.shape
-            if all(type(d) is int for d in shape):   # 0-d included: one comparison
-                checks.append(f"a{k}.shape == {tuple(shape)!r}")
-                continue
-            # unpacking the shape checks the number of dimensions (ValueError otherwise)
-            targets = []
-            for axis, d in enumerate(shape):
-                here = f"n{k}_{axis}"
-                targets.append("_" if d is None else here)
-                if type(d) is int:
-                    checks.append(f"{here} == {d!r}")
-                elif d is None:
-                    pass
-                elif d in first:
-                    checks.append(f"{here} == {first[d]}")
-                else:
-                    first[d] = here
-            unpack.append(f"        {', '.join(targets)}, = a{k}.shape")
-        if unpack:
-            lines += ["    try:", *unpack, "    except ValueError:", fallback]
-        if checks:
-            lines += ["    if not (" + "\n            and ".join(checks) + "):", fallback]
+    ns = {"_convert_all": Function._convert_all, "_ndarray": np.ndarray, "_fn": c.fn}
+    lines = [f"# The call path of symgrad function {f.name!r}.",
+             "def __call__(self, args, kwargs):"]
+    first: dict = {}          # named dimension -> the local holding its first occurrence
+    unpack, checks, kinds = [], [], []
+    for k, v in enumerate(f.inputs):
+        shape = v.type.shape
+        ns[f"_dt{k}"] = v.dtype
+        kinds.append(f"type(a{k}) is _ndarray and a{k}.dtype is _dt{k}")
+        if all(type(d) is int for d in shape):   # 0-d included: one comparison
+            checks.append(f"a{k}.shape == {tuple(shape)!r}")
+            continue
+        targets = []
+        for axis, d in enumerate(shape):
+            here = f"n{k}_{axis}"
+            targets.append("_" if d is None else here)
+            if type(d) is int:
+                checks.append(f"{here} == {d!r}")
+            elif d is None:
+                pass
+            elif d in first:
+                checks.append(f"{here} == {first[d]}")
+            else:
+                first[d] = here
+        unpack.append(f"{', '.join(targets)}, = a{k}.shape")
+    unpacked = ", ".join(names) + ("," if n else "")
+    if not n:
+        lines.append("    if kwargs or args:")
+        lines.append("        _convert_all(self, args, kwargs)    # raises the error")
+    elif shortcut:
+        lines += [f"    exact = not kwargs and len(args) == {n}",
+                  "    if exact:",
+                  f"        {unpacked} = args",
+                  "        exact = (" + "\n                 and ".join(kinds) + ")"]
+        if unpack or checks:
+            lines += ["    if exact:"]
+            if unpack:
+                lines += ["        try:"] + [f"            {u}" for u in unpack] + [
+                          "        except ValueError:      # a wrong number of dimensions",
+                          "            exact = False"]
+            if checks:
+                lines += ["        exact = exact and ("
+                          + "\n                           and ".join(checks) + ")"]
+        lines += ["    if not exact:",
+                  f"        {unpacked} = _convert_all(self, args, kwargs)"]
+        lines += [f"        {u}" for u in unpack]
     else:
-        first = {}
-    # the shared part (see Function._run): read the shared values, run, assign
-    shared_part = []
-    values = []
+        lines.append(f"    {unpacked} = _convert_all(self, args, kwargs)")
+        lines += [f"    {u}" for u in unpack]
+    # the part that touches shared values (read, run, check, assign)
+    shared_part, values = [], []
     for k, s in enumerate(f._shared_params):
         ns[f"_sh{k}"] = s
         shared_part.append(f"v{k} = _sh{k}._value")
         values.append(f"v{k}")
     call = f"_fn({', '.join(names + values + ([] if c.ws_dims is None else ['ws']))})"
     shared_part.append(f"outputs, new_shared = {call}")
+    if f.check_finite:
+        shared_part.append("self._check_results(outputs, new_shared)")
     if f._assign:
         shared_part.append("if new_shared:")
         for k, (target, key) in enumerate(f._assign):
@@ -574,26 +585,18 @@ def _make_entry(f: Function):
         ns.update(_acquire=_SHARED_LOCK.acquire, _release=_SHARED_LOCK.release)
         shared_part = (["_acquire()", "try:"] + ["    " + ln for ln in shared_part]
                        + ["finally:", "    _release()"])
-    shared_part = ["    " + ln for ln in shared_part]
     if c.ws_dims is None:
-        lines += shared_part
+        lines += ["    " + ln for ln in shared_part]
     else:
-        if any(d not in first for d in c.ws_dims):   # not expected; the general path decides
-            return general
-        ns.update(_pools=c.pools, _make_ws=c.make_ws, _max=_MAX_SIGNATURES)
+        missing = [d for d in c.ws_dims if d not in first]
+        if missing:     # not expected: every workspace size comes from an input
+            raise AssertionError(f"workspace dimensions {missing} are not input sizes")
+        ns.update(_take=c.pool.take, _give=c.pool.give)
         key = ", ".join(first[d] for d in c.ws_dims)
         lines += [f"    key = ({key}{',' if len(c.ws_dims) == 1 else ''})",
-                  "    free = _pools.get(key)",
-                  "    if free is None:",
-                  "        if len(_pools) >= _max:",
-                  "            _pools.clear()",
-                  "        free = _pools.setdefault(key, [])",
-                  "    try:",
-                  "        ws = free.pop()",
-                  "    except IndexError:",
-                  f"        ws = _make_ws({key})"]
-        lines += shared_part
-        lines.append("    free.append(ws)")
+                  "    ws = _take(key)"]
+        lines += ["    " + ln for ln in shared_part]
+        lines.append("    _give(key, ws)")
     lines.append("    return outputs")
     source = "\n".join(lines) + "\n"
     hit = _ENTRY_CODE.get(source)     # functions of one structure have the same entry source

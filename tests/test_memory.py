@@ -54,7 +54,7 @@ def test_planned_step_matches_unoptimized_over_calls():
             np.testing.assert_allclose(p.value, q.value, rtol=1e-12, atol=1e-14)
         np.testing.assert_array_equal(xb, x0)        # inputs never modified
         np.testing.assert_array_equal(yb, y0)
-    assert len(f._compiled.pools) == 2               # one workspace per signature
+    assert len(f._compiled.pool.free) == 2               # one workspace per signature
 
 
 def test_updates_are_in_place_and_outputs_never_alias():
@@ -83,7 +83,7 @@ def test_updates_are_in_place_and_outputs_never_alias():
     for a in outs[0] + outs[1]:
         for b in outs[2]:
             assert not np.shares_memory(a, b)
-    ws = [w for free in f._compiled.pools.values() for ws in free for w in ws]
+    ws = [w for free in f._compiled.pool.free.values() for ws in free for w in ws]
     for res in outs:
         for o in res:
             assert not any(np.shares_memory(o, w) for w in ws)
@@ -353,7 +353,7 @@ def test_workspaces_and_shared_arrays_start_on_cache_lines():
     f, params = _mlp()
     xb, yb = _data(9, 0)
     f(xb, yb)
-    workspaces = [w for pool in f._compiled.pools.values() for w in pool]
+    workspaces = [w for pool in f._compiled.pool.free.values() for w in pool]
     assert workspaces and "_aligned(" in f.source
     for a in (a for ws in workspaces for a in ws):
         if a.dtype.kind == "f":
