@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 
 import symgrad as sg
 
+from test_random_graphs import broadcastable
+
 SHAPES = [(), (3,), (2, 3), (2, 1), (1, 3), (3, 2), (0, 3), (2, 3, 2)]
 
 UNARY = {
@@ -50,13 +52,6 @@ BINARY = {
     "minimum": sg.minimum,
     "where": lambda a, b: sg.where(a > b, a * b, a - b),
 }
-
-
-def broadcastable(s, t):
-    for x, y in zip(reversed(s), reversed(t)):
-        if x != y and x != 1 and y != 1:
-            return False
-    return True
 
 
 def reduce_op(data, a):
