@@ -11,6 +11,7 @@ import hashlib
 import keyword
 import linecache
 import threading
+import weakref
 import numpy as np
 
 from .autodiff.structure import flatten
@@ -629,6 +630,30 @@ def _summary(report) -> str | None:
         if val:
             parts.append(f"{key} {val}")
     return f"{report['name']} ({', '.join(parts)})" if parts else None
+
+
+_EVAL_CACHE: "weakref.WeakKeyDictionary[Var, dict]" = weakref.WeakKeyDictionary()
+
+
+def evaluate(var: Var, inputs=None):
+    """``var.eval(inputs)``: compile ``var`` as a function of the inputs it depends on (once
+    per variable and input set; the compile cache shares structure too) and call it."""
+    inputs = dict(inputs or {})
+    for v in inputs:
+        if not isinstance(v, Var) or v.op.name != "input":   # the leaf kind, not an op test
+            raise TypeError(f"eval: the keys must be input variables (sg.tensor, ...), got "
+                            f"{v!r}")
+    needed = [n for n in toposort([var]) if n.op.name == "input"]
+    missing = [describe(n) for n in needed if n not in inputs]
+    if missing:
+        raise MissingInputError(f"eval: no value for input {', '.join(missing)}; give one "
+                                "for each input the graph reads: y.eval({x: value, ...})")
+    order = tuple(needed)
+    per_var = _EVAL_CACHE.setdefault(var, {})
+    f = per_var.get(order)
+    if f is None:
+        f = per_var[order] = Function(list(order), var, name="evaluated")
+    return f(*[inputs[n] for n in order])
 
 
 def function(inputs, outputs=None, *, updates=None, name="f", optimize=True,

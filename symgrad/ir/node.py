@@ -149,7 +149,29 @@ _DEFINING = frozenset(("op", "inputs", "params", "type", "id"))
 class Var:
     """A symbolic tensor: the output of ``op`` applied to ``inputs``."""
 
-    __array_ufunc__ = None  # make NumPy defer to our reflected operators
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """``np.exp(x)``, ``array + x``, ``np.add.reduce(x)``: graph nodes (numpy_api.py)."""
+        from ..numpy_api import array_ufunc
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
+    def eval(self, inputs=None):
+        """The value of this variable, given ``inputs`` (a dict from the input variables
+        it depends on to their values; none needed for graphs of shared values and
+        constants). Compiled once per graph and set of inputs, then cached.
+
+        >>> import numpy as np, symgrad as sg
+        >>> x = sg.vector("x", 2)
+        >>> float(np.sum(np.exp(x)).eval({x: np.zeros(2)}))
+        2.0
+        """
+        from ..function import evaluate
+        return evaluate(self, inputs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """``np.sum(x, axis=0)``, ``np.dot(a, x)``, ``np.linalg.norm(x)``: graph nodes."""
+        from ..numpy_api import array_function
+        return array_function(func, types, args, kwargs)
+
     __array_priority__ = 1000
 
     __slots__ = ("op", "inputs", "params", "type", "_name", "tag", "id", "loc",
