@@ -156,7 +156,7 @@ def _getitem_vjp(g, out, x, *adv, index):
 
 
 GETITEM = defop("getitem", infer=_getitem_infer, emit=_getitem_emit, vjp=_getitem_vjp,
-                inline=True, short="item")
+                inline=True, short="item", linear="first")
 
 
 def _index_grad_infer(types, index, distinct, dtype):
@@ -177,7 +177,7 @@ def _index_grad_vjp(g, out, gv, ref, *adv, index, distinct, dtype):
 
 INDEX_GRAD = defop("index_grad", infer=_index_grad_infer, emit=_index_grad_emit,
                    vjp=_index_grad_vjp, inline=False, helpers=SCATTER_HELPERS,
-                   short="scatter", shape_only=(1,))
+                   short="scatter", shape_only=(1,), linear="first")
 
 
 def index_grad(g, x, adv, index):
