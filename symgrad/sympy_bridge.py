@@ -25,7 +25,7 @@ from . import ops
 from .ir.graph import toposort
 from .ir.node import Var
 from .ops.leaves import as_var
-from .ops.registry import REGISTRY, describe
+from .ops.registry import REGISTRY, apply, describe
 
 __all__ = ["to_sympy", "from_sympy"]
 
@@ -174,18 +174,23 @@ def _one_element(v: Var) -> bool:
 # --- from SymPy -------------------------------------------------------------------------
 
 def _reverse_table() -> dict:
-    """``{SymPy function: public op function}``, derived from the registry: every op whose
+    """``{SymPy function: op function}``, derived from the registry: every op whose
     ``OpDef.sympy`` is a SymPy class (``sympy.exp``, ``sympy.Max``, ``sympy.StrictLessThan``,
-    ``sympy.And``...) and which has a function in ``symgrad.ops``. The first op registered
-    with a form wins."""
+    ``sympy.And``...), user-defined ones included. The op's public function in
+    ``symgrad.ops`` is used where it has one (it converts Python numbers), else the op is
+    applied to the arguments. The first op registered with a form wins."""
     table: dict = {}
     for op in REGISTRY.values():
         form = op.sympy
         if isinstance(form, type) and issubclass(form, sympy.Basic) and form not in table:
-            fn = getattr(ops, op.name, None)
-            if fn is not None:
-                table[form] = fn
+            table[form] = getattr(ops, op.name, None) or _applier(op)
     return table
+
+
+def _applier(op):
+    def fn(*args):
+        return apply(op, [_as_node(a) for a in args])
+    return fn
 
 
 def _num(e):

@@ -117,7 +117,7 @@ REST = _Rest()
 class PNode(Pattern):
     """Matches a node of op ``op`` with matching inputs and parameters."""
 
-    __slots__ = ("op", "args", "params", "rest")
+    __slots__ = ("op", "args", "params", "rest", "flat")
 
     def __init__(self, op: str, args, params=None):
         self.op = op
@@ -127,6 +127,9 @@ class PNode(Pattern):
         if REST in self.args:
             raise ValueError(f"pattern {op}(...): ``...`` may only be the last argument")
         self.params = dict(params or {})
+        # only distinct plain variables as arguments: a node of the op matches by its inputs
+        names = [a.name for a in self.args if isinstance(a, PVar) and a.pred is None]
+        self.flat = not self.params and len(set(names)) == len(self.args)
 
     def __repr__(self) -> str:
         inner = [repr(a) for a in self.args] + (["..."] if self.rest else [])
@@ -238,8 +241,8 @@ def match(pattern: Pattern, node: Var, bindings: dict) -> Iterator[dict]:
         b[pattern.name] = node
         yield b
         return
-    # PNode. The one place where an op is recognised by its name: a pattern names its op
-    # (checked against the registry when it is built)
+    # PNode. The matcher is where an op is recognised by its name: a pattern names its op
+    # (checked against the registry when the pattern is built)
     if node.op.name != pattern.op or (len(node.inputs) != len(pattern.args) and not (
             pattern.rest and len(node.inputs) >= len(pattern.args))):
         return
@@ -276,6 +279,12 @@ def _match_args(pats, inputs, k, bindings):
 
 
 def first_match(pattern: Pattern, node: Var) -> dict | None:
+    if isinstance(pattern, PNode):      # the common cases, without a generator
+        # (the pattern's op, by name: as in match)
+        if node.op.name != pattern.op:
+            return None
+        if pattern.flat and len(node.inputs) == len(pattern.args):
+            return {a.name: i for a, i in zip(pattern.args, node.inputs)}
     for b in match(pattern, node, {}):
         return b
     return None

@@ -63,7 +63,8 @@ def _degrees(order: list[Var], source: Var) -> dict[int, int]:
             continue
         ds = [deg.get(i.id, 0) for i in n.inputs]
         shape_only = n.op.shape_only
-        if not ds or all(d == 0 or k in shape_only for k, d in enumerate(ds)):
+        if not ds or max(ds) == 0 or (shape_only and all(
+                d == 0 or k in shape_only for k, d in enumerate(ds))):
             deg[n.id] = 0       # (an input read for its shape only is no dependence)
             continue
         if max(ds) == 2 or n.dtype.kind not in "fc":
