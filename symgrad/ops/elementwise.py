@@ -177,7 +177,7 @@ def _extremum_out(ufunc):
             return None
         for k, c in enumerate(node.inputs):
             other = node.inputs[1 - k]
-            if (c.op.name != "constant" or c.ndim != 0 or other.type.shape != node.type.shape
+            if (c.op.leaf != "constant" or c.ndim != 0 or other.type.shape != node.type.shape
                     or other.dtype != node.dtype or not np.isfinite(c.value)):
                 continue
             full = ws.filled(node.type.shape, node.dtype, c.value.item())
@@ -322,13 +322,13 @@ def _pow_vjp(g, out, a, b):
     # d/db a**b = a**b log(a); at a == 0 it is taken as 0 (as JAX does), not 0 * log(0) = nan
     zero = equal(a, 0)
     safe = where(zero, 1, a)
-    if b.op.name == "constant" and np.all(b.value >= 1):
+    if b.op.leaf == "constant" and np.all(b.value >= 1):
         da = b * power(a, b - 1)
-    elif b.op.name == "constant" and np.all(b.value <= -1):
+    elif b.op.leaf == "constant" and np.all(b.value <= -1):
         da = b * (out / safe)
     else:
         at_zero = b * power(where(zero, a, 1), b - 1)   # b * 0**(b-1) where a == 0
-        if b.op.name == "constant" and np.all(np.abs(b.value) < 1):
+        if b.op.leaf == "constant" and np.all(np.abs(b.value) < 1):
             da = where(zero, at_zero, (b * out) / safe)
         else:
             da = where(b >= 1, b * power(a, b - 1),

@@ -195,7 +195,7 @@ def _check_constant_bounds(x: Var, entries, adv: list[Var]) -> None:
             continue
         if e[0] == "adv":
             v, d = adv[e[1]], x.type.shape[axis]
-            if v.op.name == "constant" and isinstance(d, int) and v.value.size:
+            if v.op.leaf == "constant" and isinstance(d, int) and v.value.size:
                 bad = v.value[(v.value < -d) | (v.value >= d)]
                 if bad.size:
                     raise IndexError(f"index {bad.flat[0]} is out of bounds for axis {axis} "

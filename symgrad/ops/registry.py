@@ -45,7 +45,8 @@ names (an op that says nothing gets the conservative default):
   constant's value; ``to_sympy`` drops them (a ``"moved"`` op only over one element).
   ``identity`` ops keep their entries too but are never seen through: they are gradient
   barriers.
-* ``fills``: the name of the parameter that every entry equals (``fill_like``: ``"value"``).
+* ``fills``: the name of the parameter that every entry equals (``fill_like``, ``full``:
+  ``"value"``).
 * ``ufunc``: the NumPy ufunc of the op: ``np.<ufunc>(..., out=)`` for an elementwise op,
   ``np.<ufunc>.reduce`` for a ``"fold"`` reduction, ``"matmul"`` for the matrix product.
 * ``reduction``: None, or how the op reduces over its ``axis`` parameter (its result is a

@@ -97,7 +97,7 @@ def dim_of(v) -> object:
     if isinstance(v, Var):
         if v.op is SHAPE_OF:
             return v.inputs[0].type.shape[v.params["axis"]]
-        if v.op.name == "constant" and v.value.ndim == 0:
+        if v.op.leaf == "constant" and v.value.ndim == 0:
             return int(v.value)
     return None
 
@@ -111,7 +111,7 @@ def _shape_template(shape, what):
         if isinstance(d, Var):
             if d.ndim != 0 or d.dtype.kind not in "iu":
                 raise TypeError(f"{what}: a symbolic size must be an integer scalar, got {d!r}")
-            if d.op.name == "constant":
+            if d.op.leaf == "constant":
                 template.append(int(d.value))
                 continue
             template.append(("$", len(extra), dim_of(d)))
@@ -506,7 +506,7 @@ ARANGE = defop("arange", infer=_arange_infer, emit=_arange_emit, vjp=None, inlin
 
 
 def _arange_number(v, what):
-    if isinstance(v, Var) and v.op.name == "constant" and v.ndim == 0:
+    if isinstance(v, Var) and v.op.leaf == "constant" and v.ndim == 0:
         v = v.value.item()
     if isinstance(v, np.generic):
         v = v.item()
@@ -590,7 +590,7 @@ def _full_emit(args, shape, value, dtype):
     return Expr(f"np.full({dims}, {value!r}, dtype=np.{dtype})")
 
 
-FULL = defop("full", infer=_full_infer, emit=_full_emit, vjp=None, inline=False)
+FULL = defop("full", infer=_full_infer, emit=_full_emit, vjp=None, inline=False, fills="value")
 
 
 def full(shape, fill_value, dtype=None):
