@@ -188,8 +188,8 @@ def var_html(v) -> str:
     """The HTML a notebook shows for a variable: type, origin, graph (or its text)."""
     from .diagnostics import node_origin
     from .printing import debugprint
-    kind = "shared variable" if v.op.name == "shared" else (
-        "gradient node" if v.is_grad else "input" if v.op.name == "input" else "variable")
+    kind = "shared variable" if v.op.leaf == "shared" else (
+        "gradient node" if v.is_grad else "input" if v.op.leaf == "input" else "variable")
     name = f" <code>{_esc(v.name)}</code>" if v.name else ""
     head = (f"<p><b>symgrad {kind}</b>{name}: <code>{_esc(v.type)}</code>, op "
             f"<code>{_esc(v.op.name)}</code>; {_esc(node_origin(v))}</p>")

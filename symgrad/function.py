@@ -99,7 +99,7 @@ def _structure_key(roots: list[Var], inputs: list[Var]) -> tuple[tuple, list[Var
     shared_order = []
     for n in order:
         if n.op.leaf:
-            if n.op.name == "constant":
+            if n.op.leaf == "constant":
                 v = n.value
                 key = ("c", v.dtype.str, v.shape, v.tobytes())
             elif n.id in pos:
@@ -139,7 +139,7 @@ class Function:
             if isinstance(v, SharedVariable):
                 raise TypeError(f"function: {describe(v)} is a shared variable; shared "
                                 "variables are read implicitly, not passed as inputs")
-            if v.op.name != "input":
+            if v.op.leaf != "input":
                 raise TypeError(f"function: input {k} ({describe(v)}) is computed from other "
                                 "variables; inputs must be made by sg.tensor/scalar/...")
             if v.id in seen:
@@ -241,7 +241,7 @@ class Function:
         order = graph.nodes
         input_ids = {v.id for v in self.inputs}
         for n in order:
-            if n.op.name == "input" and n.id not in input_ids:
+            if n.op.leaf == "input" and n.id not in input_ids:
                 raise MissingInputError(
                     f"function {self.name!r}: the outputs depend on input {describe(n)}, "
                     "which is not in the inputs list")
@@ -640,10 +640,10 @@ def evaluate(var: Var, inputs=None):
     per variable and input set; the compile cache shares structure too) and call it."""
     inputs = dict(inputs or {})
     for v in inputs:
-        if not isinstance(v, Var) or v.op.name != "input":   # the leaf kind, not an op test
+        if not isinstance(v, Var) or v.op.leaf != "input":
             raise TypeError(f"eval: the keys must be input variables (sg.tensor, ...), got "
                             f"{v!r}")
-    needed = [n for n in toposort([var]) if n.op.name == "input"]
+    needed = [n for n in toposort([var]) if n.op.leaf == "input"]
     missing = [describe(n) for n in needed if n not in inputs]
     if missing:
         raise MissingInputError(f"eval: no value for input {', '.join(missing)}; give one "

@@ -31,7 +31,7 @@ def _roots(obj) -> list[Var]:
 
 
 def _label(n: Var) -> str:
-    if n.op.name == "constant":
+    if n.op.leaf == "constant":
         v = n.value
         body = repr(v.item()) if v.ndim == 0 else f"array{list(v.shape)}"
         return f"constant {body}"
@@ -109,7 +109,7 @@ def layers(order: list[Var]) -> dict[int, int]:
         return {}
     own: dict[int, int] = {}
     for n in every:
-        if n.op.name == "shared" and n.name:
+        if n.op.leaf == "shared" and n.name:
             m = _LAYER_NAME.match(n.name)
             if m:
                 own[n.id] = int(m.group(1))
@@ -156,7 +156,7 @@ def to_dot(obj, name: str = "symgrad") -> str:
            '  node [style=filled, fontname="Helvetica", fontsize=10];']
     root_ids = {r.id for r in roots}
     for n in order:
-        kind = n.op.name if n.op.leaf else ("grad" if n.is_grad else "forward")
+        kind = n.op.leaf or ("grad" if n.is_grad else "forward")
         shape = _SHAPES.get(kind, "box")
         label = f'"{_dot_escape(_label(n))}\\n{_dot_escape(str(n.type))}"'
         attrs = [f"label={label}",
@@ -170,7 +170,7 @@ def to_dot(obj, name: str = "symgrad") -> str:
         if n.id in layer_of:
             groups.setdefault(layer_of[n.id], []).append(n)
     for k in sorted(groups):
-        params = ", ".join(n.name for n in groups[k] if n.op.name == "shared")
+        params = ", ".join(n.name for n in groups[k] if n.op.leaf == "shared")
         label = f"layer {k}" + (f" ({params})" if params else "")
         members = " ".join(f"n{n.id};" for n in groups[k])
         out.append(f"  subgraph cluster_layer{k} {{ label={_dot_str(label)}; "

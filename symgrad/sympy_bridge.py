@@ -25,17 +25,18 @@ from . import ops
 from .ir.graph import toposort
 from .ir.node import Var
 from .ops.leaves import as_var
-from .ops.registry import describe
+from .ops.registry import REGISTRY, apply, describe
 
 __all__ = ["to_sympy", "from_sympy"]
 
-# ops that do not change any element (only shapes or the dtype), for elementwise graphs
-_TRANSPARENT = {"broadcast_to", "broadcast_like", "expand_dims", "squeeze", "stop_gradient",
-                "astype"}
 
-# ops whose inputs at these positions are truth values (every other input is a number)
-_BOOLEAN_INPUTS = {"logical_not": (0,), "logical_and": (0, 1), "logical_or": (0, 1),
-                   "logical_xor": (0, 1), "where": (0,)}
+def _transparent(n: Var) -> bool:
+    """Whether ``n`` changes no element, only shapes or the dtype (``OpDef.entries``,
+    ``OpDef.identity``): one element of it is one element of its input 0. An op that
+    moves elements (a reshape) is transparent only over a single element."""
+    op = n.op
+    return (op.identity or op.entries in ("broadcast", "same")
+            or (op.entries == "moved" and _one_element(n.inputs[0])))
 
 
 def _is_truth(e) -> bool:
@@ -134,7 +135,7 @@ def to_sympy(expr, symbols=None, real=False):
         if n.op.leaf:
             if n in symbols:
                 done[n.id] = symbols[n]
-            elif n.op.name == "constant":
+            elif n.op.leaf == "constant":
                 val = _uniform_value(n)
                 if val is None:
                     raise ValueError(f"to_sympy: the constant {n!r} has different elements; "
@@ -150,11 +151,10 @@ def to_sympy(expr, symbols=None, real=False):
             continue
         # invariant: the value of a bool node is a truth value, of any other node a number
         args = [done[i.id] for i in n.inputs]
-        if n.op.name in _TRANSPARENT or (n.op.name in ("reshape", "reshape_like")
-                                         and _one_element(n.inputs[0])):
+        if _transparent(n):
             value, is_truth = args[0], n.inputs[0].dtype == np.bool_  # astype may change it
         elif n.op.sympy is not None:
-            truth = _BOOLEAN_INPUTS.get(n.op.name, ())
+            truth = n.op.truth_inputs
             args = [_recast(a, i.dtype == np.bool_, k in truth)
                     for k, (a, i) in enumerate(zip(args, n.inputs))]
             value = n.op.sympy(*args, **n.params)
@@ -173,25 +173,24 @@ def _one_element(v: Var) -> bool:
 
 # --- from SymPy -------------------------------------------------------------------------
 
-def _unary_table():
-    return {
-        sympy.exp: ops.exp, sympy.log: ops.log, sympy.sin: ops.sin, sympy.cos: ops.cos,
-        sympy.tan: ops.tan, sympy.tanh: ops.tanh, sympy.Abs: ops.abs, sympy.sign: ops.sign,
-        sympy.sinh: ops.sinh, sympy.cosh: ops.cosh,
-        sympy.Not: ops.logical_not,
-    }
+def _reverse_table() -> dict:
+    """``{SymPy function: op function}``, derived from the registry: every op whose
+    ``OpDef.sympy`` is a SymPy class (``sympy.exp``, ``sympy.Max``, ``sympy.StrictLessThan``,
+    ``sympy.And``...), user-defined ones included. The op's public function in
+    ``symgrad.ops`` is used where it has one (it converts Python numbers), else the op is
+    applied to the arguments. The first op registered with a form wins."""
+    table: dict = {}
+    for op in REGISTRY.values():
+        form = op.sympy
+        if isinstance(form, type) and issubclass(form, sympy.Basic) and form not in table:
+            table[form] = getattr(ops, op.name, None) or _applier(op)
+    return table
 
 
-_RELATIONS = ((sympy.StrictLessThan, "less"), (sympy.LessThan, "less_equal"),
-              (sympy.StrictGreaterThan, "greater"), (sympy.GreaterThan, "greater_equal"),
-              (sympy.Equality, "equal"), (sympy.Unequality, "not_equal"))
-
-
-def _relational(e, a, b):
-    for kind, name in _RELATIONS:
-        if isinstance(e, kind):
-            return getattr(ops, name)(a, b)
-    raise ValueError(f"from_sympy: unsupported relation {type(e).__name__}: {e}")
+def _applier(op):
+    def fn(*args):
+        return apply(op, [_as_node(a) for a in args])
+    return fn
 
 
 def _num(e):
@@ -315,7 +314,7 @@ def from_sympy(expr, mapping):
             raise ValueError(f"from_sympy: symbol {name!r} appears twice in the mapping, with "
                              "two different variables (symbols are matched by name)")
         by_name[name] = v
-    unary = _unary_table()
+    table = _reverse_table()
     sub: dict = {}
     stack = [(expr, False)]
     while stack:
@@ -328,12 +327,12 @@ def from_sympy(expr, mapping):
                 if a not in sub:
                     stack.append((a, False))
             continue
-        sub[e] = _convert(e, sub, by_name, unary)
+        sub[e] = _convert(e, sub, by_name, table)
     out = sub[expr]
     return _as_node(out) if not isinstance(out, Var) else out
 
 
-def _convert(e, sub, by_name, unary):
+def _convert(e, sub, by_name, table):
     if isinstance(e, ExprCondPair):  # read by its Piecewise
         return None
     if e.is_Symbol:
@@ -342,8 +341,10 @@ def _convert(e, sub, by_name, unary):
         return by_name[e.name]
     if e.is_Number or e in (sympy.true, sympy.false) or isinstance(e, sympy.NumberSymbol):
         return _num(e)
-    if e.func in unary:
-        return unary[e.func](sub[e.args[0]])
+    fn = table.get(e.func)
+    if fn is not None:      # an op's own SymPy form; n-ary Max, And... fold pairwise
+        args = [sub[a] for a in e.args]
+        return fn(*args) if len(args) <= 2 else _fold(fn, args)
     if e.is_Add:
         return _fold(lambda p, q: p + q, [sub[a] for a in e.args])
     if e.is_Mul:
@@ -357,9 +358,6 @@ def _convert(e, sub, by_name, unary):
         if not isinstance(base, Var):
             base = ops.constant(np.float64(base))
         return _power(base, ex)
-    if isinstance(e, (sympy.Max, sympy.Min)):
-        fn = ops.maximum if isinstance(e, sympy.Max) else ops.minimum
-        return _fold(fn, [sub[a] for a in e.args])
     if isinstance(e, sympy.Piecewise):
         return _piecewise(e, sub)
     if isinstance(e, sympy.Heaviside):
@@ -367,11 +365,5 @@ def _convert(e, sub, by_name, unary):
         x = _as_node(sub[e.args[0]])
         at_zero = sub[e.args[1]] if len(e.args) > 1 else 0.5
         return ops.where(x > 0, 1.0, ops.where(x < 0, 0.0, at_zero))
-    if isinstance(e, sympy.core.relational.Relational):
-        return _relational(e, sub[e.lhs], sub[e.rhs])
-    if isinstance(e, (sympy.And, sympy.Or, sympy.Xor)):
-        fn = {sympy.And: ops.logical_and, sympy.Or: ops.logical_or,
-              sympy.Xor: ops.logical_xor}[e.func]
-        return _fold(fn, [sub[a] for a in e.args])
     kind = getattr(e.func, "__name__", type(e).__name__)
     raise ValueError(f"from_sympy: SymPy {kind} ({e}) has no symgrad counterpart")

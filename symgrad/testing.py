@@ -189,12 +189,12 @@ def check_grad(cost, values=None, tol=1e-6, *, wrt=None, atol=1e-10, max_element
         raise ValueError(f"check_grad: the cost must be a float scalar, got {describe(cost)}")
     values = dict(values or {})
     order = toposort([cost])
-    leaves = [n for n in order if n.op.name == "input" or isinstance(n, SharedVariable)]
+    leaves = [n for n in order if n.op.leaf == "input" or isinstance(n, SharedVariable)]
     leaf_ids = {v.id for v in leaves}
     for k in values:
         if not isinstance(k, Var):
             raise TypeError(f"check_grad: the keys of values must be variables, got {k!r}")
-        if k.op.name != "input" and not isinstance(k, SharedVariable):
+        if k.op.leaf != "input" and not isinstance(k, SharedVariable):
             raise ValueError(f"check_grad: {describe(k)} is computed from other variables; "
                              "values may only name inputs and shared variables")
         if k.id not in leaf_ids:  # not read by the cost: its gradient is exactly zero

@@ -12,13 +12,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy
 
 import symgrad as sg
 from symgrad.ir.graph import toposort
-from symgrad.ops.registry import REGISTRY, apply
+from symgrad.ops.registry import REGISTRY, Expr, apply
 
 from op_table import EXCLUDED, ROWS
 
@@ -254,6 +256,97 @@ def test_row_exercises_its_ops(row):
                                       for d in out.type.shape)))
     seen = {n.op.name for n in toposort(roots)}
     assert set(row.ops) <= seen, f"{row.name} claims {sorted(set(row.ops) - seen)}"
+
+
+# ---------------------------------------------------------------------------------------
+# op facts (OpDef fields read by the passes, the code generator and the printers)
+# ---------------------------------------------------------------------------------------
+
+# view ops that are not a rearrangement of all of input 0's entries
+_VIEWS_WITHOUT_ENTRIES = {"concat_part": "a slice of a concatenation: some entries only"}
+
+
+def _row_nodes():
+    """(row, node) for every non-leaf node the op table's rows build."""
+    for row in ROWS:
+        xs, out = _build(row)
+        for n in toposort([out]):
+            if not n.op.leaf:
+                yield row, n
+
+
+def _single_ufunc_call(text: str, n_args: int):
+    """The ufunc name when ``text`` is exactly ``np.f(a0, ..., a{n-1})``, f a ufunc."""
+    args = ", ".join(f"a{k}" for k in range(n_args))
+    m = re.fullmatch(rf"np\.(\w+)\({re.escape(args)}\)", text)
+    f = getattr(np, m.group(1), None) if m else None
+    return m.group(1) if isinstance(f, np.ufunc) and f.nin == n_args else None
+
+
+def test_every_op_states_its_facts():
+    """A registered op lacking a fact that its definition implies fails here."""
+    missing = set()
+    for row, n in _row_nodes():
+        op = n.op
+        if op.elementwise:
+            text = op.emit([Expr(f"a{k}") for k in range(len(n.inputs))], **n.params).text
+            f = _single_ufunc_call(text, len(n.inputs))
+            if f is not None and op.ufunc != f:
+                missing.add(f"{op.name}: emitted as np.{f}(...) but ufunc={op.ufunc!r}")
+        if {"axis", "keepdims"} <= set(n.params) and op.reduction is None:
+            missing.add(f"{op.name}: reduces over axis (keepdims) but reduction=None")
+        if op.python_int and set(op.shape_only) != set(range(len(n.inputs))):
+            missing.add(f"{op.name}: python_int but reads data of an input")
+    for name, op in REGISTRY.items():
+        if not _in_symgrad(op):
+            continue
+        if op.reduction in ("fold", "mean") and not isinstance(getattr(np, op.ufunc or "", None),
+                                                               np.ufunc):
+            missing.add(f"{name}: a {op.reduction} reduction needs the ufunc it reduces with")
+        if op.view and op.entries is None and name not in _VIEWS_WITHOUT_ENTRIES:
+            missing.add(f"{name}: a view says how it moves input 0's entries (entries=)")
+        if (op.entries or op.identity) and op.linear != "first":
+            missing.add(f"{name}: moving or keeping entries is linear in input 0")
+        if op.identity and not op.elementwise:
+            missing.add(f"{name}: an identity is elementwise")
+        if op.writes and op.emit_out is None:
+            missing.add(f"{name}: writes={op.writes!r} needs its emit_out text")
+    from symgrad.nn.layers import ACTIVATIONS
+    for act in ACTIVATIONS.values():
+        op = act is not None and (getattr(act, "op", None) or REGISTRY.get(act.__name__))
+        if op and op.label is None:
+            missing.add(f"{op.name}: an activation of sg.nn needs its comment label")
+    assert all(REGISTRY[a].label == a for a in ("relu", "sigmoid", "tanh"))
+    assert not missing, sorted(missing)
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if any(REGISTRY[o].linear for o in r.ops)],
+                         ids=lambda r: r.name)
+def test_declared_linearity_holds(row):
+    """``OpDef.linear`` is true of the op on the row's values: scaling the inputs it names
+    by c scales the value by c (the learning-rate folding relies on it)."""
+    xs, out = _build(row)
+    pos_of = {x.id: k for k, x in enumerate(xs)}
+    if out.op.name not in row.ops or not out.type.is_float \
+            or not all(i.id in pos_of for i in out.inputs if i.type.is_float):
+        pytest.skip("the row's output is not the op applied to its float inputs")
+    vals = row.arrays()
+    f = sg.function(xs, out, optimize=False)
+    ins = [pos_of.get(i.id) for i in out.inputs]
+    lin = out.op.linear
+    groups = {"first": [[0]], "jointly": [list(range(len(ins)))],
+              "each": [[k] for k in range(len(ins))],
+              "branches": [list(range(1, len(ins)))]}[lin]
+    c = -2.0      # a power of two: scaling is exact, in float32 too
+    y0 = np.asarray(f(*vals), dtype=float)
+    for group in groups:
+        scaled = {ins[k] for k in group if ins[k] is not None and out.inputs[k].type.is_float}
+        if not scaled or (lin == "first" and ins.count(ins[0]) > 1):
+            continue
+        moved = [v * c if k in scaled else v for k, v in enumerate(vals)]
+        y1 = np.asarray(f(*moved), dtype=float)
+        np.testing.assert_allclose(y1, c * y0, rtol=1e-10, atol=1e-12,
+                                   err_msg=f"{out.op.name} is not linear={lin!r} in {group}")
 
 
 # ---------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ _PYTHON_DIFFERS = frozenset({"divide", "floor_divide", "remainder", "power"})
 
 def _nonzero_constant(v: Var) -> bool:
     """A constant with no zero in it (a safe divisor for Python's operators)."""
-    return v.op.name == "constant" and bool(np.all(v.value != 0)) and v.value.dtype.kind != "c"
+    return v.op.leaf == "constant" and bool(np.all(v.value != 0)) and v.value.dtype.kind != "c"
 
 
 _PYTHON_DEFAULT_DTYPES = (np.dtype(np.bool_), np.dtype(np.int64), np.dtype(np.float64))
@@ -203,7 +203,7 @@ class _Emitter:
     # --- expressions ------------------------------------------------------------------
     def arg(self, inp: Var, consumer: Var) -> tuple[Expr, int]:
         expr, depth = self._arg(inp, consumer)
-        if (inp.id in self.weak and not consumer.op.elementwise and inp.op.name != "constant"
+        if (inp.id in self.weak and not consumer.op.elementwise and inp.op.leaf != "constant"
                 and inp.dtype not in _PYTHON_DEFAULT_DTYPES):
             expr = Expr(f"np.{inp.dtype.name}({expr.text})")
         return expr, depth
@@ -213,7 +213,7 @@ class _Emitter:
             return Expr(self.name_of[inp.id]), 0
         if inp.id in self.pending:
             return self.pending.pop(inp.id)
-        if inp.op.name == "constant":
+        if inp.op.leaf == "constant":
             return self.constant_expr(inp, consumer), 0
         raise AssertionError(f"{inp!r} used before it was computed")
 
@@ -227,7 +227,7 @@ class _Emitter:
             # operand is an array of the result's dtype (np.where(m, 1.0, 0.1) in a float32
             # graph, or an int times a float literal) it must carry that dtype itself
             arrays = [i.dtype for i in consumer.inputs if i is not c and i.id not in self.weak
-                      and not (i.op.name == "constant" and i.ndim == 0)
+                      and not (i.op.leaf == "constant" and i.ndim == 0)
                       and i.dtype != np.bool_]
             if (value.dtype != np.bool_ and value.dtype == consumer.dtype
                     and len(consumer.inputs) > 1
@@ -255,9 +255,8 @@ class _Emitter:
             rule = ("fan-out sum" + rule[len("sum of fan-out"):]
                     if rule.startswith("sum of fan-out") else f"vjp of {rule}")
             parts.append(rule + (f" ({label})" if label else ""))
-        elif n.op.name in ("relu", "sigmoid", "tanh", "softplus", "leaky_relu") \
-                and not self.label(n):
-            parts.append(n.op.name)
+        elif n.op.label and not self.label(n):
+            parts.append(n.op.label)
         return safe_text("  ".join(parts), 110)
 
     def set_section(self, title: str) -> None:
@@ -371,9 +370,9 @@ class _Emitter:
                     wrapped = True
             if wrapped:
                 expr = n.op.emit(args, **n.params)
-        if n.op.name in ("size_of", "shape_of") or (
+        if n.op.python_int or (
                 n.op.elementwise and n.ndim == 0 and all(
-                    i.id in self.weak or (i.op.name == "constant" and i.ndim == 0)
+                    i.id in self.weak or (i.op.leaf == "constant" and i.ndim == 0)
                     for i in n.inputs)):
             self.weak.add(n.id)
             if n.op.ufunc in _PYTHON_DIFFERS and (n.op.ufunc == "power"
@@ -424,8 +423,8 @@ class _Emitter:
         # ---- a buffer: a dead one of the same shape and dtype, or a new one
         key = (n.type.shape, n.dtype)
         buf, in_place = None, False
-        if memory.kind(n) in ("ufunc", "index_add"):
-            direct = n.inputs[:1] if memory.kind(n) == "index_add" else n.inputs
+        if memory.kind(n) in ("ufunc", "scatter_add"):
+            direct = n.inputs[:1] if memory.kind(n) == "scatter_add" else n.inputs
             for i in direct:
                 st = self.storage.get(i.id, frozenset())
                 if (len(st) == 1 and self.remaining.get(i.id, 0) == reads.count(i.id)
@@ -472,6 +471,8 @@ class _Emitter:
         workspace (like ``_ones``), and read from there at every call."""
         p = n.params
         length = p.get("length")
+        # (arange's own lowering: the workspace holds np.arange(length) arrays, a fill kind
+        # of its own; no other op is spelled that way)
         if (n.op.name != "arange" or n.id in self.root_ids or len(n.inputs) != 1
                 or p.get("start", 0) != 0 or p.get("step", 1) != 1
                 or not isinstance(length, str) or length not in self.bound_dims):
@@ -674,7 +675,7 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     param_of: dict[int, str] = {}
     params: list[str] = []
     for v in list(inputs) + list(shared):
-        name = em.names.fresh(v.name or ("x" if v.op.name == "input" else "shared"))
+        name = em.names.fresh(v.name or ("x" if v.op.leaf == "input" else "shared"))
         param_of[v.id] = name
         params.append(name)
     # name outputs and update values after what they are, when the user did not
@@ -709,7 +710,7 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
         with an argument, a shared array or a workspace buffer (its storage), or where
         ``copy`` asks for one."""
         text = raw_text(r)
-        if (r.op.name == "constant" or em.alias_leaf.get(r.id, False) or copy
+        if (r.op.leaf == "constant" or em.alias_leaf.get(r.id, False) or copy
                 or em.storage.get(r.id)):
             return f"np.array({text})"
         if r.id in em.weak:
@@ -865,7 +866,7 @@ def _choose_inplace(em, out_roots, upd_roots, targets, param_of) -> None:
     for t, r in zip(targets, upd_roots):
         if (t.id not in param_of or r.op.leaf or r.id in out_ids or count[r.id] > 1
                 or em.uses.get(r.id, 0) or r.type.shape != t.type.shape or r.dtype != t.dtype
-                or memory.kind(r) not in ("ufunc", "matmul_sub")):
+                or memory.kind(r) not in ("ufunc", "gemm_update")):
             continue
         dummy = [Expr(f"a{k}") for k in range(len(r.inputs))]
         if memory.out_call(r, dummy, r.op.emit(dummy, **r.params), "o") is None:

@@ -21,7 +21,6 @@ from ..ir.node import Var
 from ..ops.registry import Expr
 
 _CALL = re.compile(r"np\.([A-Za-z_][A-Za-z0-9_]*)\((.*)\)\Z", re.S)
-_REDUCE_UFUNC = {"sum": "add", "max": "maximum", "min": "minimum", "prod": "multiply"}
 # a 2-D sum over either axis is a matrix-vector product with a vector of ones (BLAS):
 # 2-6x faster than ``np.add.reduce`` on this machine's NumPy/OpenBLAS
 BLAS_SUMS = True
@@ -85,29 +84,28 @@ def _single_call(text: str):
 
 def kind(n: Var) -> str | None:
     """How ``n`` can write into a given array: "ufunc", "matmul", "reduce", "sum_axis0",
-    "sum_axis1", "narrow_reduce", "index_add", "matmul_sub", or None (it cannot)."""
+    "sum_axis1", "narrow_reduce", "scatter_add", "gemm_update" (``OpDef.writes``), or None
+    (it cannot)."""
     op = n.op
-    if op.name == "matmul_sub":
-        return "matmul_sub"
-    if op.name == "matmul":
+    if op.writes is not None:
+        return op.writes
+    if op.ufunc == "matmul":
         if n.inputs[0].ndim >= 1 and n.inputs[1].ndim >= 1:
             return "matmul"
         return None
-    if op.name in _REDUCE_UFUNC:
+    if op.reduction == "fold":
         x = n.inputs[0]
         if n.params.get("axis") is None or x.dtype != n.dtype or x.dtype.kind not in "fc":
             return None
         axis = tuple(n.params["axis"])
         if x.ndim == 2 and len(axis) == 1:
-            if BLAS_SUMS and op.name == "sum":
+            if BLAS_SUMS and op.ufunc == "add":
                 return "sum_axis0" if axis == (0,) else "sum_axis1"
             width = x.type.shape[1]
-            if (op.name in ("max", "min") and axis == (1,) and isinstance(width, int)
+            if (op.ufunc in ("maximum", "minimum") and axis == (1,) and isinstance(width, int)
                     and width <= NARROW_REDUCE_MAX):
                 return "narrow_reduce"
         return "reduce"
-    if op.name == "index_add":
-        return "index_add"
     if op.elementwise:
         return "ufunc"
     return None
@@ -148,14 +146,14 @@ def out_call(n: Var, args: list[Expr], expr: Expr, out: str, ws=NO_WORKSPACE):
                         "columns as rows (a fast reduce)")
             keep = n.params.get("keepdims")
             target = f"{out}.T" if keep else out
-            text = (f"np.{_REDUCE_UFUNC[n.op.name]}.reduce({rows}, axis=0"
+            text = (f"np.{n.op.ufunc}.reduce({rows}, axis=0"
                     f"{', keepdims=True' if keep else ''}, out={target})")
             return text + ".T" if keep else text
     if k in ("reduce", "sum_axis0", "sum_axis1", "narrow_reduce"):
         axis = tuple(n.params["axis"])
         ax = str(axis[0]) if len(axis) == 1 else str(axis)
         keep = ", keepdims=True" if n.params.get("keepdims") else ""
-        return f"np.{_REDUCE_UFUNC[n.op.name]}.reduce({args[0].text}, axis={ax}{keep}, out={out})"
+        return f"np.{n.op.ufunc}.reduce({args[0].text}, axis={ax}{keep}, out={out})"
     if k == "ufunc":
         f = _ufunc(n.op.ufunc)
         if f is not None and f.nin == len(args) and f.nout == 1:
@@ -172,7 +170,7 @@ def faster_expr(n: Var, args: list[Expr], expr: Expr) -> Expr:
     ``x.mean()`` goes through NumPy's Python-level wrapper (several microseconds on a
     small array); ``np.add.reduce(x) / n`` is the same arithmetic without it.
     """
-    if n.op.name == "mean" and n.dtype == n.inputs[0].dtype and n.dtype.kind == "f":
+    if n.op.reduction == "mean" and n.dtype == n.inputs[0].dtype and n.dtype.kind == "f":
         x = n.inputs[0]
         axis = n.params["axis"]
         axes = tuple(range(x.ndim)) if axis is None else tuple(axis)
@@ -182,7 +180,7 @@ def faster_expr(n: Var, args: list[Expr], expr: Expr) -> Expr:
         ax = "None" if axis is None else (str(axes[0]) if len(axes) == 1 else str(axes))
         ax = "" if x.ndim == 1 else f", axis={ax}"   # a 1-D array: axis 0 is everything
         keep = ", keepdims=True" if n.params.get("keepdims") else ""
-        return Expr(f"np.add.reduce({args[0].text}{ax}{keep}) / "
+        return Expr(f"np.{n.op.ufunc}.reduce({args[0].text}{ax}{keep}) / "
                     f"{sizes if len(axes) == 1 else '(' + sizes + ')'}", 12)
     return expr
 
@@ -195,7 +193,7 @@ def can_write(n: Var) -> bool:
 def fresh_result(n: Var) -> bool:
     """Whether the plain emission of ``n`` returns a new array (never one of its inputs or a
     view of one); anything else is treated as possibly aliasing its inputs."""
-    if n.op.name in ("sum", "mean", "max", "min", "prod", "argmax", "argmin"):
+    if n.op.reduction is not None:
         return True
     return kind(n) in ("ufunc", "matmul", "reduce", "sum_axis0", "sum_axis1",
-                       "narrow_reduce", "matmul_sub") and n.op.name != "stop_gradient"
+                       "narrow_reduce", "gemm_update") and not n.op.identity

@@ -45,9 +45,6 @@ class NameAllocator:
         self.taken = set(RESERVED) | set(reserved)
         self.counters: dict[str, int] = {}
 
-    def reserve(self, name: str) -> None:
-        self.taken.add(name)
-
     def fresh(self, base: str, numbered: bool = False) -> str:
         base = identifier(base)
         if not numbered and base not in self.taken:

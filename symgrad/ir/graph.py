@@ -51,7 +51,7 @@ def op_counts(order: Iterable[Var]) -> dict[str, int]:
 
 
 def leaves(order: Iterable[Var], kind: str | None = None) -> list[Var]:
-    return [n for n in order if n.op.leaf and (kind is None or n.op.name == kind)]
+    return [n for n in order if n.op.leaf and (kind is None or n.op.leaf == kind)]
 
 
 def depends_on(order: list[Var], sources: Iterable[Var]) -> set[int]:

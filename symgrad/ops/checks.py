@@ -73,7 +73,7 @@ def check_index(index, ref, axis: int, what: str, negative: bool = False):
     ``-n <= i < n`` with ``negative``): a value that is data gets a clear error naming it,
     raised before any shared value changes, instead of NumPy's wrap-around for -1 or an
     IndexError from a generated line. Constants are checked when the graph is built."""
-    if index.op is CHECK_INDEX or index.op.name in ("constant", "arange"):
+    if index.op is CHECK_INDEX or index.op.leaf == "constant" or index.op.name == "arange":
         return index
     out = apply(CHECK_INDEX, [index, ref], axis=int(axis), negative=bool(negative),
                 what=str(what))

@@ -71,12 +71,13 @@ def _bool_infer(types, **_):
 # ---------------------------------------------------------------------------------------
 
 def _unary(name, emit, vjp, sympy_form=None, infer=None, ufunc=None, **kw):
-    if ufunc is None and isinstance(emit, str) and emit.startswith("np."):
-        ufunc = emit[3:-4]
+    if infer is None:   # NumPy's dtype rule where the ufunc is named, else float results
+        infer = _ufunc_infer(ufunc) if ufunc else _float_infer
+    if ufunc is None and isinstance(emit, str) and emit.startswith("np.") \
+            and emit.endswith("({0})"):     # "np.exp({0})": the ufunc exp
+        ufunc = emit[3:-len("({0})")]
     if ufunc is not None and not isinstance(getattr(np, ufunc, None), np.ufunc):
         ufunc = None
-    if infer is None:
-        infer = _ufunc_infer(ufunc) if ufunc else _float_infer
     op = defop(name, infer=infer, emit=emit, vjp=vjp, elementwise=True, sympy=sympy_form,
                ufunc=ufunc, **kw)
 
@@ -102,8 +103,10 @@ def _negative_infer(types, **_):
 
 
 NEGATIVE, negative = _unary("negative", _emit_neg, lambda g, out, x: [-g],
-                            lambda x: -x, infer=_negative_infer, short="neg", ufunc="negative")
-EXP, exp = _unary("exp", "np.exp({0})", lambda g, out, x: [g * out], sympy.exp)
+                            lambda x: -x, infer=_negative_infer, short="neg", ufunc="negative",
+                            linear="first")
+EXP, exp = _unary("exp", "np.exp({0})", lambda g, out, x: [g * out], sympy.exp,
+                  positive=True)
 LOG, log = _unary("log", "np.log({0})", lambda g, out, x: [g / x], sympy.log)
 LOG1P, log1p = _unary("log1p", "np.log1p({0})", lambda g, out, x: [g / (1 + x)],
                       lambda x: sympy.log(1 + x))
@@ -128,7 +131,7 @@ cosh.__doc__ = "Hyperbolic cosine, elementwise, as ``np.cosh``."
 # tanh' = 1 / cosh(x)**2, to a few ulps everywhere. 1 - tanh(x)**2, read from the output,
 # cancels: 30 ulps off at |x| = 2, and 0 instead of 1.6e-16 from |x| = 19 on.
 TANH, tanh = _unary("tanh", "np.tanh({0})", lambda g, out, x: [g * square(1 / cosh(x))],
-                    sympy.tanh)
+                    sympy.tanh, label="tanh")
 
 
 # sigmoid is emitted as a call of this helper (written once at the top of a generated
@@ -152,7 +155,8 @@ def _emit_sigmoid(args, **_):
 # gradient of log(sigmoid(x)), which the stability rules reduce to g * sigmoid(-x).
 SIGMOID, sigmoid = _unary("sigmoid", _emit_sigmoid,
                           lambda g, out, x: [g * (out * sigmoid(-x))],
-                          lambda x: 1 / (1 + sympy.exp(-x)), helpers=(SIGMOID_HELPER,))
+                          lambda x: 1 / (1 + sympy.exp(-x)), helpers=(SIGMOID_HELPER,),
+                          positive=True, label="sigmoid")
 
 
 def _emit_relu(args, **_):
@@ -173,7 +177,7 @@ def _extremum_out(ufunc):
             return None
         for k, c in enumerate(node.inputs):
             other = node.inputs[1 - k]
-            if (c.op.name != "constant" or c.ndim != 0 or other.type.shape != node.type.shape
+            if (c.op.leaf != "constant" or c.ndim != 0 or other.type.shape != node.type.shape
                     or other.dtype != node.dtype or not np.isfinite(c.value)):
                 continue
             full = ws.filled(node.type.shape, node.dtype, c.value.item())
@@ -188,10 +192,12 @@ def _extremum_out(ufunc):
 
 # relu'(0) = 0: the mask is x > 0
 RELU, relu = _unary("relu", _emit_relu, lambda g, out, x: [g * (x > 0)],
-                    lambda x: sympy.Max(x, 0), infer=_same_infer, emit_out=_emit_relu_out)
+                    lambda x: sympy.Max(x, 0), infer=_same_infer, emit_out=_emit_relu_out,
+                    label="relu")
 SOFTPLUS, softplus = _unary("softplus", "np.logaddexp(0, {0})",
                             lambda g, out, x: [g * sigmoid(x)],
-                            lambda x: sympy.log(1 + sympy.exp(x)), infer=_float_infer)
+                            lambda x: sympy.log(1 + sympy.exp(x)), infer=_float_infer,
+                            label="softplus")
 
 
 def _emit_leaky(args, negative_slope):
@@ -201,6 +207,7 @@ def _emit_leaky(args, negative_slope):
 
 LEAKY_RELU = defop(
     "leaky_relu", infer=_same_infer, emit=_emit_leaky, elementwise=True, inline=False,
+    label="leaky_relu",
     vjp=lambda g, out, x, negative_slope: [where(x > 0, g, g * negative_slope)],
     sympy=lambda x, negative_slope: sympy.Piecewise((x, x > 0), (negative_slope * x, True)))
 
@@ -215,7 +222,7 @@ def _emit_identity(args, **_):
 
 
 STOP_GRADIENT = defop("stop_gradient", infer=_same_infer, emit=_emit_identity, vjp=None,
-                      elementwise=True)
+                      elementwise=True, identity=True, linear="first")
 
 
 def stop_gradient(x):
@@ -224,7 +231,8 @@ def stop_gradient(x):
 
 
 LOGICAL_NOT = defop("logical_not", infer=lambda types, **_: TensorType(np.bool_, types[0].shape),
-                    emit="np.logical_not({0})", elementwise=True, sympy=sympy.Not)
+                    emit="np.logical_not({0})", elementwise=True, sympy=sympy.Not,
+                    ufunc="logical_not", truth_inputs=(0,))
 
 
 def logical_not(x):
@@ -275,19 +283,18 @@ def _binary(name, emit, vjp, sympy_form=None, infer=None, ufunc=None, **kw):
 
 
 ADD, add = _binary("add", emit_infix("+", PREC_ADD), lambda g, out, a, b: [g, g],
-                   lambda a, b: a + b, commutative=True, infix="+")
+                   lambda a, b: a + b, commutative=True, linear="jointly")
 SUBTRACT, subtract = _binary("subtract", emit_infix("-", PREC_ADD),
                              lambda g, out, a, b: [g, -g], lambda a, b: a - b, short="sub",
-                             infix="-")
+                             linear="jointly")
 MULTIPLY, multiply = _binary("multiply", emit_infix("*", PREC_MUL),
                              lambda g, out, a, b: [g * b, g * a], lambda a, b: a * b,
-                             commutative=True, short="mul", infix="*")
+                             commutative=True, short="mul", linear="each")
 DIVIDE, divide = _binary("divide", emit_infix("/", PREC_MUL),
                          lambda g, out, a, b: [g / b, -(g * out) / b], lambda a, b: a / b,
-                         short="div", infix="/")
+                         short="div", linear="first")
 FLOOR_DIVIDE, floor_divide = _binary("floor_divide", emit_infix("//", PREC_MUL), None,
-                                     lambda a, b: sympy.floor(a / b), short="floordiv",
-                                     infix="//")
+                                     lambda a, b: sympy.floor(a / b), short="floordiv")
 
 
 # a % b = a - b * (a // b): slope 1 in a, -(a // b) in b (away from the jumps). NumPy's
@@ -295,7 +302,7 @@ FLOOR_DIVIDE, floor_divide = _binary("floor_divide", emit_infix("//", PREC_MUL),
 # underflows (5e-324 % -1e300 is -1e300: the slope in b is 1, floor(a / b) gave 0).
 REMAINDER, remainder = _binary("remainder", emit_infix("%", PREC_MUL),
                                lambda g, out, a, b: [g, -(g * floor_divide(a, b))],
-                               lambda a, b: sympy.Mod(a, b), short="mod", infix="%")
+                               lambda a, b: sympy.Mod(a, b), short="mod")
 mod = remainder
 
 
@@ -315,13 +322,13 @@ def _pow_vjp(g, out, a, b):
     # d/db a**b = a**b log(a); at a == 0 it is taken as 0 (as JAX does), not 0 * log(0) = nan
     zero = equal(a, 0)
     safe = where(zero, 1, a)
-    if b.op.name == "constant" and np.all(b.value >= 1):
+    if b.op.leaf == "constant" and np.all(b.value >= 1):
         da = b * power(a, b - 1)
-    elif b.op.name == "constant" and np.all(b.value <= -1):
+    elif b.op.leaf == "constant" and np.all(b.value <= -1):
         da = b * (out / safe)
     else:
         at_zero = b * power(where(zero, a, 1), b - 1)   # b * 0**(b-1) where a == 0
-        if b.op.name == "constant" and np.all(np.abs(b.value) < 1):
+        if b.op.leaf == "constant" and np.all(np.abs(b.value) < 1):
             da = where(zero, at_zero, (b * out) / safe)
         else:
             da = where(b >= 1, b * power(a, b - 1),
@@ -330,8 +337,7 @@ def _pow_vjp(g, out, a, b):
     return [g * da, g * (out * log(safe))]
 
 
-POWER, power = _binary("power", _emit_pow, _pow_vjp, lambda a, b: a ** b, short="pow",
-                       infix="**")
+POWER, power = _binary("power", _emit_pow, _pow_vjp, lambda a, b: a ** b, short="pow")
 
 
 def _tie_vjp(first_wins):
@@ -351,21 +357,21 @@ MINIMUM, minimum = _binary("minimum", "np.minimum({0}, {1})", _tie_vjp(lambda a,
 
 def _cmp(name, symbol, sym_form, commutative=False):
     return _binary(name, emit_infix(symbol, PREC_CMP), None, sym_form, infer=_bool_infer,
-                   commutative=commutative, infix=symbol)
+                   commutative=commutative)
 
 
-LESS, less = _cmp("less", "<", lambda a, b: a < b)
-LESS_EQUAL, less_equal = _cmp("less_equal", "<=", lambda a, b: a <= b)
-GREATER, greater = _cmp("greater", ">", lambda a, b: a > b)
-GREATER_EQUAL, greater_equal = _cmp("greater_equal", ">=", lambda a, b: a >= b)
+LESS, less = _cmp("less", "<", sympy.StrictLessThan)
+LESS_EQUAL, less_equal = _cmp("less_equal", "<=", sympy.LessThan)
+GREATER, greater = _cmp("greater", ">", sympy.StrictGreaterThan)
+GREATER_EQUAL, greater_equal = _cmp("greater_equal", ">=", sympy.GreaterThan)
 EQUAL, equal = _cmp("equal", "==", sympy.Eq, commutative=True)
 NOT_EQUAL, not_equal = _cmp("not_equal", "!=", sympy.Ne, commutative=True)
 LOGICAL_AND, logical_and = _binary("logical_and", "np.logical_and({0}, {1})", None, sympy.And,
-                                   infer=_bool_infer, commutative=True)
+                                   infer=_bool_infer, commutative=True, truth_inputs=(0, 1))
 LOGICAL_OR, logical_or = _binary("logical_or", "np.logical_or({0}, {1})", None, sympy.Or,
-                                 infer=_bool_infer, commutative=True)
+                                 infer=_bool_infer, commutative=True, truth_inputs=(0, 1))
 LOGICAL_XOR, logical_xor = _binary("logical_xor", "np.logical_xor({0}, {1})", None, sympy.Xor,
-                                   infer=_bool_infer, commutative=True)
+                                   infer=_bool_infer, commutative=True, truth_inputs=(0, 1))
 
 
 PREC_BITXOR = 8  # Python's ``^`` binds between ``|`` and ``&``
@@ -381,8 +387,7 @@ def _bitwise(name, symbol, prec):
                                 f"{', '.join(u.dtype.name for u in types)} (for truth values "
                                 f"of any dtype use sg.logical_{name.split('_')[1]})")
         return ufunc_infer(types, **params)
-    return _binary(name, emit_infix(symbol, prec), None, infer=infer, commutative=True,
-                   infix=symbol)
+    return _binary(name, emit_infix(symbol, prec), None, infer=infer, commutative=True)
 
 
 # NumPy's bitwise ops (the operators ``&``, ``|``, ``^``): bits of integers, truth values of
@@ -406,6 +411,7 @@ def _where_infer(types, **_):
 
 WHERE = defop("where", infer=_where_infer, emit="np.where({0}, {1}, {2})", elementwise=True,
               vjp=lambda g, out, c, a, b: [None, where(c, g, 0), where(c, 0, g)],
+              linear="branches", truth_inputs=(0,),
               sympy=lambda c, a, b: sympy.Piecewise((a, c), (b, True)))
 
 

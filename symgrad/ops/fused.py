@@ -75,7 +75,8 @@ def _index_add_vjp(ct, out, x, g, *adv, index, distinct):
 INDEX_ADD = defop("index_add", infer=_index_add_infer,
                   emit=lambda args, index, distinct: index_add_emit(args, index, distinct),
                   emit_out=_index_add_out,
-                  vjp=_index_add_vjp, inline=False, short="idx_add",
+                  vjp=_index_add_vjp, inline=False, short="idx_add", linear="jointly",
+                  writes="scatter_add",
                   helpers=(INDEX_ADD_HELPER,))
 
 
@@ -161,7 +162,7 @@ def _matmul_sub_vjp(ct, out, c, a, b, product):
 
 MATMUL_SUB = defop("matmul_sub", infer=_matmul_sub_infer,
                    emit=_matmul_sub_emit, emit_out=_matmul_sub_out,
-                   vjp=_matmul_sub_vjp, inline=False, short="mm_sub", cost=10,
+                   vjp=_matmul_sub_vjp, inline=False, short="mm_sub", writes="gemm_update",
                    helpers=(BLAS_SOURCE,),
                    doc="c - a @ b (2-D): a gradient-descent update, in one BLAS call when "
                        "written into c")

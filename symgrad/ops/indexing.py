@@ -156,7 +156,7 @@ def _getitem_vjp(g, out, x, *adv, index):
 
 
 GETITEM = defop("getitem", infer=_getitem_infer, emit=_getitem_emit, vjp=_getitem_vjp,
-                inline=True, short="item")
+                inline=True, short="item", linear="first")
 
 
 def _index_grad_infer(types, index, distinct, dtype):
@@ -177,7 +177,7 @@ def _index_grad_vjp(g, out, gv, ref, *adv, index, distinct, dtype):
 
 INDEX_GRAD = defop("index_grad", infer=_index_grad_infer, emit=_index_grad_emit,
                    vjp=_index_grad_vjp, inline=False, helpers=SCATTER_HELPERS,
-                   short="scatter", shape_only=(1,))
+                   short="scatter", shape_only=(1,), linear="first")
 
 
 def index_grad(g, x, adv, index):
@@ -195,7 +195,7 @@ def _check_constant_bounds(x: Var, entries, adv: list[Var]) -> None:
             continue
         if e[0] == "adv":
             v, d = adv[e[1]], x.type.shape[axis]
-            if v.op.name == "constant" and isinstance(d, int) and v.value.size:
+            if v.op.leaf == "constant" and isinstance(d, int) and v.value.size:
                 bad = v.value[(v.value < -d) | (v.value >= d)]
                 if bad.size:
                     raise IndexError(f"index {bad.flat[0]} is out of bounds for axis {axis} "

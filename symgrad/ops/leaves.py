@@ -20,9 +20,9 @@ def _emit_constant(args, **params):  # the code generator names constants itself
     raise NotImplementedError
 
 
-INPUT = defop("input", infer=_no_infer, emit=_emit_constant, leaf=True, inline=False)
-CONSTANT = defop("constant", infer=_no_infer, emit=_emit_constant, leaf=True, inline=False)
-SHARED = defop("shared", infer=_no_infer, emit=_emit_constant, leaf=True, inline=False)
+INPUT = defop("input", infer=_no_infer, emit=_emit_constant, leaf="input", inline=False)
+CONSTANT = defop("constant", infer=_no_infer, emit=_emit_constant, leaf="constant", inline=False)
+SHARED = defop("shared", infer=_no_infer, emit=_emit_constant, leaf="shared", inline=False)
 
 
 class ConstantVar(Var):
@@ -129,6 +129,3 @@ def as_vars(a, b) -> tuple[Var, Var]:
         return as_var(a, b), b
     return as_var(a), as_var(b)
 
-
-def as_expr_constant(text: str) -> Expr:
-    return Expr(text)

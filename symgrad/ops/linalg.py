@@ -56,7 +56,7 @@ def _matmul_vjp(g, out, a, b):
 
 
 MATMUL = defop("matmul", infer=_matmul_infer, emit=emit_infix("@", PREC_MUL),
-               vjp=_matmul_vjp, inline=False, short="mm", infix="@", cost=10)
+               vjp=_matmul_vjp, inline=False, short="mm", linear="each", ufunc="matmul")
 
 
 def matmul(a, b):
@@ -141,7 +141,7 @@ def _tensordot_vjp(g, out, a, b, axes):
 
 
 TENSORDOT = defop("tensordot", infer=_tensordot_infer, emit=_tensordot_emit,
-                  vjp=_tensordot_vjp, inline=False, short="tdot", cost=10)
+                  vjp=_tensordot_vjp, inline=False, short="tdot", linear="each")
 
 
 def tensordot(a, b, axes=2):
@@ -305,7 +305,7 @@ def _einsum_vjp(g, out, *xs, terms, output):
 
 
 EINSUM = defop("einsum", infer=_einsum_infer, emit=_einsum_emit, vjp=_einsum_vjp,
-               inline=False, cost=10)
+               inline=False, linear="each")
 
 
 def einsum(subscripts, *operands):

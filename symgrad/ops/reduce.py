@@ -120,15 +120,18 @@ def _extremum_vjp(g, out, x, axis, keepdims):
 
 _DTYPE_DOC = (" ``dtype=`` (keyword) computes it in that dtype, as NumPy's keyword: the "
               "input is cast to it first.")
-SUM, sum = _reduction("sum", _sum_vjp, doc="Sum over ``axis`` (all axes by default)." +
-                      _DTYPE_DOC)
+SUM, sum = _reduction("sum", _sum_vjp, reduction="fold", ufunc="add", linear="first",
+                      doc="Sum over ``axis`` (all axes by default)." + _DTYPE_DOC)
 SUM_FN = sum
-MEAN, mean = _reduction("mean", _mean_vjp, dtype_rule=float_dtype_for,
+MEAN, mean = _reduction("mean", _mean_vjp, dtype_rule=float_dtype_for, reduction="mean",
+                        ufunc="add", linear="first",
                         doc="Arithmetic mean over ``axis`` (all axes by default)." +
                         _DTYPE_DOC)
-MAX, max = _reduction("max", _extremum_vjp, dtype_rule=lambda d: d,
+MAX, max = _reduction("max", _extremum_vjp, dtype_rule=lambda d: d, reduction="fold",
+                      ufunc="maximum",
                       doc="Maximum over ``axis``; tied maxima share the gradient evenly.")
-MIN, min = _reduction("min", _extremum_vjp, dtype_rule=lambda d: d,
+MIN, min = _reduction("min", _extremum_vjp, dtype_rule=lambda d: d, reduction="fold",
+                      ufunc="minimum",
                       doc="Minimum over ``axis``; tied minima share the gradient evenly.")
 
 
@@ -140,7 +143,7 @@ def _prod_vjp(g, out, x, axis, keepdims):
     return [expand_back(g, x, axis, keepdims) * others_product(x, axes_of(axis, x.ndim))]
 
 
-PROD, prod = _reduction("prod", _prod_vjp, doc=(
+PROD, prod = _reduction("prod", _prod_vjp, reduction="fold", ufunc="multiply", doc=(
     "Product over ``axis`` (all axes by default), as ``np.prod``.\n\n"
     "Its derivatives of every order are exact also where entries are zero: the gradient "
     "is the product of the other entries, from running products (no division)." +
@@ -284,7 +287,7 @@ def _argreduce(name, doc):
             parts.append("keepdims=True")
         return Expr(f"{args[0].atom}.{name}({', '.join(parts)})")
 
-    op = defop(name, infer=infer, emit=emit, vjp=None, doc=doc)
+    op = defop(name, infer=infer, emit=emit, vjp=None, doc=doc, reduction="index")
 
     def fn(x, axis=None, keepdims=False):
         x = as_var(x)

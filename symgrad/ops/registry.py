@@ -21,6 +21,53 @@ An op is defined in one place, by one ``defop(...)`` call:
   its consumer's expression), ``sympy`` (the elementwise SymPy form), ``helpers`` (extra
   module-level functions the emission calls), ``shape_only`` (positions of inputs read
   only for their shape, never their data: ``broadcast_like``'s reference, say).
+
+Facts that the passes, the code generator and the printers read instead of testing op
+names (an op that says nothing gets the conservative default):
+
+* ``leaf``: None for an op; for a leaf of the graph, where its value comes from:
+  ``"input"`` (an argument of the compiled function), ``"constant"`` (a value baked into
+  the graph: ``node.value``) or ``"shared"`` (a ``SharedVariable``: state of the function).
+* ``linear``: in which inputs the value is linear (degree-1 homogeneous), the others held
+  fixed; the learning-rate folding (``codegen/lower``) follows a gradient through such
+  ops. ``"jointly"``: in all inputs together (``add``, ``subtract``, ``index_add``);
+  ``"first"``: in input 0 alone (``negative``, ``divide``, ``sum``, ``astype``, reshapes,
+  broadcasts, ``getitem``...); ``"each"``: in each input, one varying at a time
+  (``multiply``, ``matmul``, ``tensordot``, ``einsum``); ``"branches"``: in the inputs
+  after a fixed condition, together, a zero branch included (``where``); None: not linear.
+* ``identity``: the value is input 0's, unchanged (``stop_gradient``: only
+  differentiation tells them apart); the emission may return input 0 itself.
+* ``entries``: how the entries of input 0 make the result's: ``"broadcast"`` (each entry
+  repeated along new or size-1 axes: ``broadcast_to``, ``broadcast_like``), ``"same"``
+  (the entries in their places, the shape or the dtype changed: ``expand_dims``,
+  ``squeeze``, ``astype``), ``"moved"`` (the same entries in another order: ``reshape``,
+  ``reshape_like``, ``transpose``); None: anything else. Rules see through such ops to a
+  constant's value; ``to_sympy`` drops them (a ``"moved"`` op only over one element).
+  ``identity`` ops keep their entries too but are never seen through: they are gradient
+  barriers.
+* ``fills``: the name of the parameter that every entry equals (``fill_like``, ``full``:
+  ``"value"``).
+* ``ufunc``: the NumPy ufunc of the op: ``np.<ufunc>(..., out=)`` for an elementwise op,
+  ``np.<ufunc>.reduce`` for a ``"fold"`` reduction, ``"matmul"`` for the matrix product.
+* ``reduction``: None, or how the op reduces over its ``axis`` parameter (its result is a
+  new array): ``"fold"`` (``np.<ufunc>.reduce``: ``sum``, ``max``, ``min``, ``prod``),
+  ``"mean"`` (the ``add`` fold divided by the count), ``"index"`` (the position of an
+  extreme: ``argmax``, ``argmin``).
+* ``writes``: a special form that writes the op into a given array, for planned code:
+  ``"scatter_add"`` (``x[index] += g``, in place on input 0: ``index_add``) or
+  ``"gemm_update"`` (``c -= a @ b`` in place on input 0, one BLAS call: ``matmul_sub``).
+* ``python_int``: the emission is a Python int read from a shape (``shape_of``,
+  ``size_of``), not a NumPy value.
+* ``positive``: the value is positive by construction, though it may underflow to 0
+  (``exp``, ``sigmoid``); stability rules rely on it.
+* ``truth_inputs``: positions of inputs read as truth values, nonzero meaning true (the
+  logical ops; ``where``'s condition); ``to_sympy`` gives the ``sympy`` form truth values
+  there and numbers elsewhere.
+* ``label``: a word for the comment of a forward line computing the op in generated code
+  (the activations: ``"relu"``, ``"tanh"``...); None: no such comment.
+* ``sympy``: also read backwards: ``from_sympy`` turns the SymPy function an op's
+  ``sympy`` names (a SymPy class such as ``sympy.exp`` or ``sympy.StrictLessThan``) back
+  into the op's public function.
 * ``emit_out(node, args, out, ws) -> str | None``: optional; the statement that computes
   ``node`` into the array named ``out``, for planned code (``symgrad/codegen/memory.py``).
   ``ws`` offers read-only workspace arrays: ``ws.filled(shape, dtype, value)`` gives the
@@ -34,8 +81,6 @@ User-defined ops use the same ``defop`` (see docs/adding_an_op.md).
 from __future__ import annotations
 
 from typing import Callable, NamedTuple, Sequence
-
-import numpy as np
 
 from ..ir.node import Var, add_location_note, user_location
 from ..ir.types import ShapeError, TensorType
@@ -86,16 +131,35 @@ class Statement(str):
         return self
 
 
+# the values the fact fields take (see the module docstring)
+LEAF_KINDS = ("input", "constant", "shared")
+LINEAR = ("jointly", "first", "each", "branches")
+ENTRIES = ("broadcast", "same", "moved")
+REDUCTIONS = ("fold", "mean", "index")
+WRITES = ("scatter_add", "gemm_update")
+
+
 class OpDef:
     """Everything about one op. Instances are created by ``defop``."""
 
     def __init__(self, name: str, *, infer: Callable, emit, vjp: Callable | None = None,
                  jvp: Callable | None = None, elementwise: bool = False, nondiff: bool = False,
-                 commutative: bool = False, view: bool = False, leaf: bool = False,
+                 commutative: bool = False, view: bool = False, leaf: str | None = None,
                  random: bool = False, inline: bool | None = None, sympy: Callable | None = None,
                  helpers: Sequence[str] = (), short: str | None = None, doc: str = "",
-                 infix: str | None = None, ufunc: str | None = None, cost: int = 1,
-                 shape_only: Sequence[int] = (), emit_out: Callable | None = None):
+                 ufunc: str | None = None, shape_only: Sequence[int] = (),
+                 emit_out: Callable | None = None, linear: str | None = None,
+                 identity: bool = False, entries: str | None = None, fills: str | None = None,
+                 reduction: str | None = None, writes: str | None = None,
+                 python_int: bool = False, positive: bool = False, label: str | None = None,
+                 truth_inputs: Sequence[int] = ()):
+        for field, value, allowed in (("leaf", leaf, LEAF_KINDS), ("linear", linear, LINEAR),
+                                      ("entries", entries, ENTRIES),
+                                      ("reduction", reduction, REDUCTIONS),
+                                      ("writes", writes, WRITES)):
+            if value is not None and value is not False and value not in allowed:
+                raise ValueError(f"op {name!r}: {field}={value!r}; expected None or one of "
+                                 f"{', '.join(map(repr, allowed))}")
         self.name = name
         self.infer = infer
         self.emit = _template_emitter(emit) if isinstance(emit, str) else emit
@@ -105,18 +169,26 @@ class OpDef:
         self.nondiff = nondiff or vjp is None
         self.commutative = commutative
         self.view = view
-        self.leaf = leaf
+        self.leaf = leaf or None
         self.random = random
         self.inline = elementwise if inline is None else inline
         self.sympy = sympy
         self.helpers = tuple(helpers)
         self.short = short or name
         self.doc = doc
-        self.infix = infix
         self.ufunc = ufunc
-        self.cost = cost
         self.shape_only = tuple(shape_only)
         self.emit_out = emit_out
+        self.linear = linear
+        self.identity = identity
+        self.entries = entries
+        self.fills = fills
+        self.reduction = reduction
+        self.writes = writes
+        self.python_int = python_int
+        self.positive = positive
+        self.label = label
+        self.truth_inputs = tuple(truth_inputs)
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -179,17 +251,3 @@ def emit_infix(symbol: str, prec: int):
         return Expr(f"{a.at(prec)} {symbol} {b.at(prec + 1)}", prec)
     return emit
 
-
-def constant_scalar_value(v: Var):
-    """The Python number held by a 0-d (or all-equal) constant, else None."""
-    if v.op.name != "constant":
-        return None
-    val = v.value
-    if val.size == 0:
-        return None
-    if val.ndim == 0:
-        return val.item()
-    flat = val.reshape(-1)
-    if val.size <= 4096 and np.all(flat == flat[0]):
-        return flat[0].item()
-    return None

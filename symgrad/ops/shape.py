@@ -48,7 +48,7 @@ def _shape_of_infer(types, axis):
 
 
 SHAPE_OF = defop("shape_of", infer=_shape_of_infer, emit=lambda a, axis: Expr(
-    f"{a[0].atom}.shape[{axis}]"), inline=True, short="n", shape_only=(0,))
+    f"{a[0].atom}.shape[{axis}]"), inline=True, short="n", shape_only=(0,), python_int=True)
 
 
 def shape_of(x, axis: int):
@@ -71,7 +71,7 @@ def _size_emit(args, axes, dtype):
 
 
 SIZE_OF = defop("size_of", infer=lambda types, axes, dtype: TensorType(dtype, ()),
-                emit=_size_emit, inline=True, short="n", shape_only=(0,))
+                emit=_size_emit, inline=True, short="n", shape_only=(0,), python_int=True)
 
 
 def size_of(x, axes=None, dtype="int64"):
@@ -97,7 +97,7 @@ def dim_of(v) -> object:
     if isinstance(v, Var):
         if v.op is SHAPE_OF:
             return v.inputs[0].type.shape[v.params["axis"]]
-        if v.op.name == "constant" and v.value.ndim == 0:
+        if v.op.leaf == "constant" and v.value.ndim == 0:
             return int(v.value)
     return None
 
@@ -111,7 +111,7 @@ def _shape_template(shape, what):
         if isinstance(d, Var):
             if d.ndim != 0 or d.dtype.kind not in "iu":
                 raise TypeError(f"{what}: a symbolic size must be an integer scalar, got {d!r}")
-            if d.op.name == "constant":
+            if d.op.leaf == "constant":
                 template.append(int(d.value))
                 continue
             template.append(("$", len(extra), dim_of(d)))
@@ -187,7 +187,7 @@ def _reshape_vjp(g, out, x, *sizes, shape):
 
 
 RESHAPE = defop("reshape", infer=_reshape_infer, emit=_reshape_emit, vjp=_reshape_vjp,
-                view=True, inline=True)
+                view=True, inline=True, linear="first", entries="moved")
 
 
 def reshape(x, shape):
@@ -201,7 +201,7 @@ RESHAPE_LIKE = defop(
     "reshape_like", infer=lambda types: TensorType(types[0].dtype, types[1].shape),
     emit=lambda a: Expr(f"{a[0].atom}.reshape({a[1].atom}.shape)"),
     vjp=lambda g, out, x, ref: [reshape_like(g, x), None], view=True, inline=True,
-    shape_only=(1,))
+    shape_only=(1,), linear="first", entries="moved")
 
 
 def reshape_like(x, ref):
@@ -234,7 +234,8 @@ def _transpose_vjp(g, out, x, axes):
 
 
 TRANSPOSE = defop("transpose", infer=_transpose_infer, emit=_transpose_emit,
-                  vjp=_transpose_vjp, view=True, inline=True)
+                  vjp=_transpose_vjp, view=True, inline=True, linear="first",
+                  entries="moved")
 
 
 def transpose(x, axes=None):
@@ -279,7 +280,8 @@ def _index_text(x, ndim, axes, fill):
 EXPAND_DIMS = defop(
     "expand_dims", infer=_expand_infer,
     emit=lambda a, axis: Expr(_index_text(a[0], max(axis, default=-1) + 1, axis, "None")),
-    vjp=lambda g, out, x, axis: [squeeze(g, axis)], view=True, inline=True, short="expand")
+    vjp=lambda g, out, x, axis: [squeeze(g, axis)], view=True, inline=True, short="expand",
+    linear="first", entries="same")
 
 
 def expand_dims(x, axis):
@@ -314,7 +316,8 @@ def _squeeze_emit(args, axis):
 
 
 SQUEEZE = defop("squeeze", infer=_squeeze_infer, emit=_squeeze_emit,
-                vjp=lambda g, out, x, axis: [expand_dims(g, axis)], view=True, inline=True)
+                vjp=lambda g, out, x, axis: [expand_dims(g, axis)], view=True, inline=True,
+                linear="first", entries="same")
 
 
 def squeeze(x, axis=None):
@@ -376,7 +379,7 @@ def _broadcast_to_emit(args, shape):
 BROADCAST_TO = defop(
     "broadcast_to", infer=_broadcast_to_infer, emit=_broadcast_to_emit,
     vjp=lambda g, out, x, *sizes, shape: [sum_to(g, x)] + [None] * len(sizes), view=True,
-    inline=False)
+    inline=False, linear="first", entries="broadcast")
 
 
 def broadcast_to(x, shape):
@@ -402,7 +405,7 @@ BROADCAST_LIKE = defop(
     "broadcast_like", infer=_broadcast_like_infer,
     emit=lambda a: Expr(f"np.broadcast_to({a[0].text}, {a[1].atom}.shape)"),
     vjp=lambda g, out, x, ref: [sum_to(g, x), None], view=True, inline=False,
-    short="bcast", shape_only=(1,))
+    short="bcast", shape_only=(1,), linear="first", entries="broadcast")
 
 
 def broadcast_like(x, ref):
@@ -429,7 +432,8 @@ def _astype_vjp(g, out, x, dtype):
 
 ASTYPE = defop("astype", infer=lambda types, dtype: types[0].with_dtype(dtype),
                emit=lambda a, dtype: Expr(f"{a[0].atom}.astype(np.{dtype})"),
-               vjp=_astype_vjp, elementwise=True, inline=True, short="cast")
+               vjp=_astype_vjp, elementwise=True, inline=True, short="cast", linear="first",
+               entries="same")
 
 
 def astype(x, dtype):
@@ -456,7 +460,7 @@ def _fill_emit(args, value, dtype):
 
 
 FILL_LIKE = defop("fill_like", infer=_fill_infer, emit=_fill_emit, vjp=None, inline=False,
-                  short="fill", shape_only=(0,))
+                  short="fill", shape_only=(0,), fills="value")
 
 
 def full_like(x, value, dtype=None):
@@ -502,7 +506,7 @@ ARANGE = defop("arange", infer=_arange_infer, emit=_arange_emit, vjp=None, inlin
 
 
 def _arange_number(v, what):
-    if isinstance(v, Var) and v.op.name == "constant" and v.ndim == 0:
+    if isinstance(v, Var) and v.op.leaf == "constant" and v.ndim == 0:
         v = v.value.item()
     if isinstance(v, np.generic):
         v = v.item()
@@ -586,7 +590,7 @@ def _full_emit(args, shape, value, dtype):
     return Expr(f"np.full({dims}, {value!r}, dtype=np.{dtype})")
 
 
-FULL = defop("full", infer=_full_infer, emit=_full_emit, vjp=None, inline=False)
+FULL = defop("full", infer=_full_infer, emit=_full_emit, vjp=None, inline=False, fills="value")
 
 
 def full(shape, fill_value, dtype=None):

@@ -11,7 +11,6 @@ optimized variables, together with what the pass did::
 import functools
 
 from ..autodiff.structure import flatten, unflatten
-from ..codegen import lower as _lower
 from ..ir.graph import Graph
 from . import cse as _cse_module
 from . import dce as _dce_module
@@ -38,10 +37,16 @@ def _on_graphs_or_variables(fn):
 cse = _on_graphs_or_variables(_cse_module.cse)
 dce = _on_graphs_or_variables(_dce_module.dce)
 fold = _on_graphs_or_variables(_fold_module.fold)
-fuse = _on_graphs_or_variables(_lower.fuse)     # the fast target's graph lowerings
 simplify = _on_graphs_or_variables(_pipeline.simplify)
 stabilize = _on_graphs_or_variables(_pipeline.stabilize)
 optimize = _on_graphs_or_variables(_pipeline.optimize)
+
+
+def fuse(graph, *args, **kwargs):
+    """The fast target's graph lowerings as one pass (``symgrad.codegen.lower.fuse``), on a
+    ``Graph`` or on variables."""
+    from ..codegen import lower     # here, not above: the lowerings use this package's patterns
+    return _on_graphs_or_variables(lower.fuse)(graph, *args, **kwargs)
 
 __all__ = ["cse", "dce", "fold", "fuse", "simplify", "stabilize", "optimize", "make_passes",
            "rule_pass", "rewrite", "Rule", "RuleSet", "RewriteError", "type_fits", "P",

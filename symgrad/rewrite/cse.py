@@ -14,7 +14,7 @@ def node_key(node, inputs) -> tuple:
     """The structural key of ``node`` with the given (canonical) inputs."""
     op = node.op
     if op.leaf:
-        if op.name == "constant":
+        if op.leaf == "constant":
             v = node.value
             return ("constant", v.dtype.str, v.shape, v.tobytes())
         return ("leaf", node.id)

@@ -29,7 +29,7 @@ import numpy as np
 from ..ir.graph import Graph, clone
 from ..ir.node import GradTag, Var, id_mark
 from ..ir.types import format_shape
-from .pattern import PNode, Pattern, as_pattern, instantiate, match
+from .pattern import PNode, Pattern, as_pattern, check_op, instantiate, match, op_names
 
 
 class RewriteError(RuntimeError):
@@ -68,6 +68,9 @@ class Rule:
         if fn is not None:
             if roots is None:
                 raise ValueError(f"rule {name!r}: a procedural rule needs roots")
+            for root in roots:
+                if root != "*":         # "*": every op
+                    check_op(root, f"rule {name!r}: ")
             self.lhs = self.rhs = None
             self.roots = tuple(roots)
             return
@@ -75,6 +78,9 @@ class Rule:
         if not isinstance(lhs, PNode):
             raise ValueError(f"rule {name!r}: the left-hand side must be an op pattern, "
                              f"got {lhs!r}")
+        for side in (lhs, rhs):
+            for op in op_names(side):
+                check_op(op, f"rule {name!r}: ")
         self.lhs = lhs
         self.rhs = rhs
         self.roots = (lhs.op,)

@@ -38,7 +38,7 @@ def foldable(node: Var) -> bool:
     if op.leaf or op.random or not node.inputs:
         return False
     for i in node.inputs:
-        if i.op.name != "constant":
+        if i.op.leaf != "constant":
             return False
     if not node.type.is_static:
         return False

@@ -6,12 +6,19 @@ A pattern is a small tree that describes a family of graph nodes::
     x * 1                 # multiply(x, <a constant equal to 1 everywhere>)
     P.log(P.sigmoid(x))   # log(sigmoid(x)); P.<op> builds a pattern node for any op name
     P.sum(x, axis=Param("axis"), keepdims=True)   # parameters are matched or bound
+    P.index_grad(g, ref, ...)   # ``...`` last: any further inputs (the index arrays)
 
 ``PVar`` matches any node and binds it (a name used twice must bind the same node);
 ``PConst`` matches a constant whose entries all equal one number (also seen through
 ``fill_like``, ``broadcast_like``/``broadcast_to`` of a scalar and casts), or any such
 constant when no value is given; ``PNode`` matches a node of one op whose inputs match its
-argument patterns, trying both operand orders for commutative ops.
+argument patterns, trying both operand orders for commutative ops. The op of a pattern
+node must be registered when the pattern is built (``P.<name>(...)``), and a ``Rule``
+checks every op its patterns name, so a misspelt op is an error at import, never a rule
+that silently never fires.
+
+A value seen through (``PConst``, ``scalar_value``) follows the op facts: ``fills`` (every
+entry is a parameter) and ``entries`` (broadcasts, reshapes, casts of one value).
 
 A pattern used as a replacement is instantiated by calling the public op of the same name
 (``symgrad.ops.multiply`` and so on) on the bound nodes, so replacements are type checked
@@ -25,6 +32,7 @@ from typing import Iterator
 import numpy as np
 
 from ..ir.node import Var
+from ..ops.registry import REGISTRY
 
 
 class Pattern:
@@ -49,6 +57,8 @@ class Pattern:
 def as_pattern(p) -> Pattern:
     if isinstance(p, Pattern):
         return p
+    if p is Ellipsis:
+        return REST
     if isinstance(p, (int, float)) and not isinstance(p, bool):
         return PConst(p)
     raise TypeError(f"cannot use {p!r} in a pattern")
@@ -92,18 +102,37 @@ class Param:
         return self.name
 
 
+class _Rest(Pattern):
+    """``...`` as the last argument of a pattern node: any further inputs."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "..."
+
+
+REST = _Rest()
+
+
 class PNode(Pattern):
     """Matches a node of op ``op`` with matching inputs and parameters."""
 
-    __slots__ = ("op", "args", "params")
+    __slots__ = ("op", "args", "params", "rest", "flat")
 
     def __init__(self, op: str, args, params=None):
         self.op = op
-        self.args = tuple(as_pattern(a) for a in args)
+        args = tuple(as_pattern(a) for a in args)
+        self.rest = bool(args) and args[-1] is REST
+        self.args = args[:-1] if self.rest else args
+        if REST in self.args:
+            raise ValueError(f"pattern {op}(...): ``...`` may only be the last argument")
         self.params = dict(params or {})
+        # only distinct plain variables as arguments: a node of the op matches by its inputs
+        names = [a.name for a in self.args if isinstance(a, PVar) and a.pred is None]
+        self.flat = not self.params and len(set(names)) == len(self.args)
 
     def __repr__(self) -> str:
-        inner = [repr(a) for a in self.args]
+        inner = [repr(a) for a in self.args] + (["..."] if self.rest else [])
         inner += [f"{k}={v!r}" for k, v in self.params.items()]
         return f"{self.op}({', '.join(inner)})"
 
@@ -116,12 +145,34 @@ class _PatternOps:
             raise AttributeError(name)
 
         def build(*args, **params):
+            check_op(name)
             return PNode(name, args, params)
         build.__name__ = name
         return build
 
 
 P = _PatternOps()
+
+
+def check_op(name: str, where: str = "") -> None:
+    """Raise a clear error unless ``name`` is a registered op (``where``: the rule)."""
+    if name not in REGISTRY:
+        import difflib
+        close = difflib.get_close_matches(name, list(REGISTRY), n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"{where}pattern names op {name!r}, which is not registered"
+                         f"{hint}")
+
+
+def op_names(pattern) -> list[str]:
+    """The op names a pattern's nodes name (for checking a rule when it is built)."""
+    out, stack = [], [pattern]
+    while stack:
+        p = stack.pop()
+        if isinstance(p, PNode):
+            out.append(p.op)
+            stack.extend(p.args)
+    return out
 
 
 def pvars(names: str) -> list[PVar]:
@@ -137,8 +188,8 @@ def scalar_value(node: Var):
     """The single number every entry of ``node`` equals when that is known statically
     (a constant, ``fill_like``, a broadcast or cast of such a node), else None."""
     while True:
-        name = node.op.name
-        if name == "constant":
+        op = node.op
+        if op.leaf == "constant":
             val = node.value
             if val.size == 0:
                 return None
@@ -149,10 +200,9 @@ def scalar_value(node: Var):
                     return None
                 return v
             return None
-        if name == "fill_like":
-            return node.params["value"]
-        if name in ("broadcast_like", "broadcast_to", "astype", "reshape", "reshape_like",
-                    "expand_dims", "squeeze", "transpose"):
+        if op.fills is not None:
+            return node.params[op.fills]
+        if op.entries is not None:      # broadcasts, reshapes, casts: the same one value
             node = node.inputs[0]
             continue
         return None
@@ -191,8 +241,10 @@ def match(pattern: Pattern, node: Var, bindings: dict) -> Iterator[dict]:
         b[pattern.name] = node
         yield b
         return
-    # PNode
-    if node.op.name != pattern.op or len(node.inputs) != len(pattern.args):
+    # PNode. The matcher is where an op is recognised by its name: a pattern names its op
+    # (checked against the registry when the pattern is built)
+    if node.op.name != pattern.op or (len(node.inputs) != len(pattern.args) and not (
+            pattern.rest and len(node.inputs) >= len(pattern.args))):
         return
     b = bindings
     for key, want in pattern.params.items():
@@ -227,6 +279,12 @@ def _match_args(pats, inputs, k, bindings):
 
 
 def first_match(pattern: Pattern, node: Var) -> dict | None:
+    if isinstance(pattern, PNode):      # the common cases, without a generator
+        # (the pattern's op, by name: as in match)
+        if node.op.name != pattern.op:
+            return None
+        if pattern.flat and len(node.inputs) == len(pattern.args):
+            return {a.name: i for a, i in zip(pattern.args, node.inputs)}
     for b in match(pattern, node, {}):
         return b
     return None
@@ -247,6 +305,8 @@ def instantiate(pattern, bindings: dict):
         return pattern.value  # a Python number: the op converts it (NumPy 2 scalar rules)
     if isinstance(pattern, (int, float)):
         return pattern
+    if pattern.rest:
+        raise ValueError(f"replacement pattern {pattern!r}: ``...`` only matches")
     fn = getattr(ops, pattern.op, None)
     if fn is None:
         raise ValueError(f"replacement pattern uses op {pattern.op!r}, which has no public "

@@ -41,14 +41,17 @@ from ...ir.graph import Graph, clients, clone, rebuild, toposort
 from ...ir.node import Var, id_mark
 from ...ops.fused import index_add, matmul_sub, relu_mask as float_mask
 from ...ops.registry import apply, get_op
+from ...rewrite.pattern import P, PVar, first_match, pvars
 
-# ops whose value is linear in each of the listed inputs, with the others held fixed
-_LINEAR_ALL = {"add", "subtract"}                   # every input, together
-_LINEAR_FIRST = {"negative", "transpose", "reshape", "reshape_like", "expand_dims", "squeeze",
-                 "broadcast_to", "broadcast_like", "sum", "mean", "getitem", "index_grad",
-                 "stop_gradient", "divide"}
-_LINEAR_ONE = {"multiply", "matmul", "tensordot", "einsum"}   # exactly one varying input
-_SHAPE_ONLY = {"size_of", "shape_of"}
+# the statements the lowerings look for (patterns match by op, as the optimizer's rules)
+_a, _b, _g, _ref, _x, _z = pvars("a b g ref x z")
+_PRODUCT = P.multiply(_a, _b)
+_SUM = P.add(_a, _b)
+_DIFFERENCE = P.subtract(_a, _b)
+_SCATTER = P.index_grad(_g, _ref, ...)             # g scattered into zeros shaped like ref
+_RELU = P.relu(_x)
+_POSITIVE = P.greater(_x, _z)
+_UPDATE = P.subtract(PVar("c", lambda v: v.op.leaf == "shared"), P.matmul(_a, _b))
 
 
 def _degrees(order: list[Var], source: Var) -> dict[int, int]:
@@ -59,20 +62,22 @@ def _degrees(order: list[Var], source: Var) -> dict[int, int]:
             deg[n.id] = 1
             continue
         ds = [deg.get(i.id, 0) for i in n.inputs]
-        if not ds or max(ds) == 0 or n.op.name in _SHAPE_ONLY:
-            deg[n.id] = 0
+        shape_only = n.op.shape_only
+        if not ds or max(ds) == 0 or (shape_only and all(
+                d == 0 or k in shape_only for k, d in enumerate(ds))):
+            deg[n.id] = 0       # (an input read for its shape only is no dependence)
             continue
         if max(ds) == 2 or n.dtype.kind not in "fc":
             deg[n.id] = 2
             continue
-        name = n.op.name
-        if name in _LINEAR_ALL or name == "index_add" or name == "astype":
+        linear = n.op.linear
+        if linear == "jointly":
             ok = all(d == 1 for d in ds)
-        elif name in _LINEAR_FIRST:
+        elif linear == "first":
             ok = ds[0] == 1 and all(d == 0 for d in ds[1:])
-        elif name in _LINEAR_ONE:
+        elif linear == "each":
             ok = ds.count(1) == 1
-        elif name == "where":
+        elif linear == "branches":
             ok = ds[0] == 0 and all(d == 1 or _is_zero(i) for d, i in zip(ds[1:], n.inputs[1:]))
         else:
             ok = False
@@ -81,11 +86,11 @@ def _degrees(order: list[Var], source: Var) -> dict[int, int]:
 
 
 def _is_zero(v: Var) -> bool:
-    return v.op.name == "constant" and v.value.size > 0 and not np.any(v.value)
+    return v.op.leaf == "constant" and v.value.size > 0 and not np.any(v.value)
 
 
 def _scalar_key(v: Var):
-    if v.op.name == "constant":
+    if v.op.leaf == "constant":
         return ("c", v.dtype.str, v.value.tobytes())
     return ("n", v.id)
 
@@ -99,7 +104,7 @@ def _fold_one_seed(order: list[Var], roots: list[Var], seed: Var):
     exits: dict[tuple, list[tuple[Var, Var]]] = {}
     scalar_of: dict[tuple, Var] = {}
     for n in order:
-        if n.op.name != "multiply" or deg.get(n.id) != 1 or len(n.inputs) != 2:
+        if deg.get(n.id) != 1 or first_match(_PRODUCT, n) is None:
             continue
         a, b = n.inputs
         lin, s = (a, b) if deg[a.id] == 1 else (b, a)
@@ -136,7 +141,7 @@ def _fold_one_seed(order: list[Var], roots: list[Var], seed: Var):
             scaled = apply(get_op("multiply"), [seed, s])
             if scaled.type != seed.type:
                 continue
-        elif seed.op.name == "constant" and np.all(seed.value == 1):
+        elif seed.op.leaf == "constant" and np.all(seed.value == 1):
             scaled = s
         else:
             scaled = apply(get_op("multiply"), [seed, s])
@@ -181,12 +186,16 @@ def fuse_index_add(graph: Graph) -> tuple[Graph, int]:
     replace: dict[int, Var] = {}
     count = 0
     for n in order:
-        if n.op.name not in ("add", "subtract") or len(n.inputs) != 2:
+        if first_match(_SUM, n) is not None:
+            a, b = n.inputs
+            cands = [(a, b, False), (b, a, False)]
+        elif first_match(_DIFFERENCE, n) is not None:
+            a, b = n.inputs
+            cands = [(b, a, True)]
+        else:
             continue
-        a, b = n.inputs
-        cands = [(a, b, False), (b, a, False)] if n.op.name == "add" else [(b, a, True)]
         for scat, dense, negate in cands:
-            if (scat.op.name == "index_grad" and len(users.get(scat.id, ())) == 1
+            if (first_match(_SCATTER, scat) is not None and len(users.get(scat.id, ())) == 1
                     and dense.type == n.type and scat.type == n.type
                     and scat.inputs[0].dtype == n.dtype):
                 g = scat.inputs[0]
@@ -227,16 +236,17 @@ def _rebuild_chain(order, replace, remap_new=True):
 def relu_mask(graph: Graph) -> tuple[Graph, int]:
     order = graph.nodes
     users = clients(order)
-    relu_of = {n.inputs[0].id: n for n in order if n.op.name == "relu"}
+    relu_of = {n.inputs[0].id: n for n in order if first_match(_RELU, n) is not None}
     replace: dict[int, Var] = {}
     for n in order:
-        if n.op.name != "greater" or len(n.inputs) != 2:
+        if first_match(_POSITIVE, n) is None:
             continue
         x, zero = n.inputs
         r = relu_of.get(x.id)
         if r is None or not _is_zero(zero) or zero.ndim != 0:
             continue
-        if r.type.is_float and all(u.op.name == "multiply" for u in users.get(n.id, ())):
+        if r.type.is_float and all(first_match(_PRODUCT, u) is not None
+                                   for u in users.get(n.id, ())):
             # the 0/1 mask already float: the multiply then needs no cast from bool (and
             # NumPy no scratch buffer for it)
             c = float_mask(r)
@@ -253,10 +263,10 @@ def fuse_matmul_sub(graph: Graph) -> tuple[Graph, int]:
     roots = {r.id for r in graph.roots}
     replace: dict[int, Var] = {}
     for n in order:
-        if n.op.name != "subtract" or len(n.inputs) != 2:
+        if first_match(_UPDATE, n) is None:
             continue
         c, m = n.inputs
-        if (c.op.name != "shared" or m.op.name != "matmul" or m.id in roots
+        if (m.id in roots
                 or len(users.get(m.id, ())) != 1 or n.ndim != 2 or not n.type.is_float
                 or c.type != n.type or m.type != n.type
                 or any(x.ndim != 2 or x.dtype != n.dtype for x in m.inputs)):

@@ -186,7 +186,7 @@ rule("expand_broadcast", P.expand_dims(P.broadcast_like(a, ref), axis=AX),
 
 def _scatter_scalar(node):
     g = node.inputs[0]
-    if g.op.name not in ("broadcast_like", "broadcast_to") or g.inputs[0].ndim != 0:
+    if g.op.entries != "broadcast" or g.inputs[0].ndim != 0:
         return None
     src = g.inputs[0]
     if src.dtype != g.dtype:
@@ -200,9 +200,15 @@ ALGEBRA.add(Rule("scatter_scalar", roots=("index_grad",), fn=_scatter_scalar))
 
 # --- broadcasts inside elementwise ops (procedural) ------------------------------------
 def _bcast_source(v):
-    if v.op.name in ("broadcast_like", "broadcast_to"):
+    if v.op.entries == "broadcast":
         return v.inputs[0]
     return None
+
+
+def _bcast_ref(v):
+    """The input whose shape the broadcast ``v`` takes (``broadcast_like``'s reference),
+    or None (``broadcast_to`` takes a shape parameter)."""
+    return v.inputs[v.op.shape_only[0]] if v.op.shape_only else None
 
 
 def _drop_broadcast(node):
@@ -234,13 +240,12 @@ def _drop_broadcast(node):
             if out.type == node.type:
                 return out
     # every non-scalar operand is a broadcast to the same reference
-    refs = {id(v.inputs[1]) for v, s in zip(ins, srcs)
-            if s is not None and v.op.name == "broadcast_like"}
+    refs = {id(r): r for r in (_bcast_ref(v) for v, s in zip(ins, srcs) if s is not None)
+            if r is not None}
     if len(refs) == 1 and all(s is not None or v.ndim == 0 for v, s in zip(ins, srcs)):
-        bc = next(v for v, s in zip(ins, srcs) if s is not None)
         trial = [s if s is not None else v for v, s in zip(ins, srcs)]
         inner = apply(op, trial, **node.params)
-        out = ops.broadcast_like(inner, bc.inputs[1])
+        out = ops.broadcast_like(inner, next(iter(refs.values())))
         if out.type == node.type:
             return out
     return None

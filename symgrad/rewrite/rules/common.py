@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from ...ir.node import Var
 from ..engine import type_fits
-from ..pattern import scalar_value
+from ..pattern import P, Param, first_match, match, pvars, scalar_value
+
+_e, _s, _y, _w, _z = pvars("e s y w z")
+_SOFTMAX = P.divide(_e, _s)
+_EXP = P.exp(_z)
+_SUM_OF_E = P.sum(_e, axis=Param("axis"), keepdims=True)
+_ANY_SUM_OF_E = P.sum(_e)
+_ONE_MINUS_SIGMOID = 1 - P.sigmoid(_z)
+_SHIFTED = _y - P.stop_gradient(P.max(_w))
 
 
 def keeps(name: str):
@@ -57,29 +65,25 @@ def value(v: Var):
 
 def is_softmax(p: Var) -> bool:
     """``e / s`` with ``e = exp(z)`` and ``s = sum(e, axis, keepdims=True)``."""
-    if p.op.name != "divide":
+    b = first_match(_SOFTMAX, p)
+    return b is not None and is_exp_sum(b["e"], b["s"], keepdims=True)
+
+
+def is_exp_sum(e: Var, s: Var, keepdims: bool = False) -> bool:
+    """``e = exp(z)`` and ``s = sum(e, ...)`` (a sum that keeps its dims when asked)."""
+    if first_match(_EXP, e) is None:
         return False
-    e, s = p.inputs
-    return (e.op.name == "exp" and s.op.name == "sum" and s.inputs[0] is e
-            and s.params["keepdims"])
+    return next(match(_SUM_OF_E if keepdims else _ANY_SUM_OF_E, s, {"e": e}), None) is not None
 
 
 def positive(p: Var) -> bool:
     """True when ``p`` is positive by construction, though it may underflow to 0 in
-    floating point: exp, sigmoid, softmax, 1 - sigmoid."""
-    name = p.op.name
-    if name in ("exp", "sigmoid"):
-        return True
-    if is_softmax(p):
-        return True
-    if name == "subtract" and scalar_value(p.inputs[0]) == 1 and p.inputs[1].op.name == "sigmoid":
-        return True
-    return False
+    floating point: an op that says so (exp, sigmoid: ``OpDef.positive``), softmax,
+    1 - sigmoid."""
+    return (p.op.positive or is_softmax(p)
+            or first_match(_ONE_MINUS_SIGMOID, p) is not None)
 
 
 def is_shifted(x: Var) -> bool:
     """``y - stop_gradient(max(y, ...))``: already shifted by its maximum."""
-    if x.op.name != "subtract":
-        return False
-    m = x.inputs[1]
-    return m.op.name == "stop_gradient" and m.inputs[0].op.name == "max"
+    return first_match(_SHIFTED, x) is not None

@@ -20,7 +20,7 @@ from __future__ import annotations
 from ... import ops
 from ..pattern import P, Param, pvars
 from ..engine import RuleSet
-from .common import broadcast_fit, fits, is_shifted, is_softmax, positive
+from .common import broadcast_fit, fits, is_exp_sum, is_shifted, is_softmax, positive
 
 x, z, g, a, b_, p, s, e = pvars("x z g a b p s e")
 AX = Param("axis")
@@ -105,7 +105,7 @@ rule("grad_log_softmax", ((a / p) / s + b_) * e, _softmax_log_grad)
 
 def _lse_grad(b):
     ee, ss = b.e, b.s
-    if ee.op.name != "exp" or ss.op.name != "sum" or ss.inputs[0] is not ee:
+    if not is_exp_sum(ee, ss):
         return None
     if is_shifted(ee.inputs[0]):
         return None

@@ -3,7 +3,7 @@
 ``x - x`` is NaN where ``x`` is inf or NaN, ``x * 0`` is NaN where ``x`` is inf, and
 ``log(exp(x))`` is inf where ``exp`` overflows: each rule below is exact for finite values
 inside the domain only. Enable them with ``optimize(graph, unsafe=True)`` or
-``sg.function(..., passes=passes_with_unsafe())``.
+``sg.function(..., passes=sg.rewrite.make_passes(unsafe=True))``.
 """
 
 from __future__ import annotations

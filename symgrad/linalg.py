@@ -1,0 +1,242 @@
+"""``sg.linalg``: NumPy's linear algebra with exact derivatives.
+
+``solve inv det slogdet cholesky triu tril diagonal trace norm``, with NumPy's names and
+conventions, batched over leading axes where NumPy is (``solve``, ``inv``, ``det``,
+``slogdet``, ``cholesky``). Every VJP is written with symgrad ops (``solve`` itself,
+``matmul``, ``tril``), so second and higher derivatives work; the gradients avoid an
+explicit inverse where a solve does the job (``slogdet``'s is ``solve(a, I)^T``, one LU
+factorisation, and ``det``'s is ``det(a)`` times that).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import ops
+from .ir.types import ShapeError, TensorType, broadcast_shapes, format_shape
+from .ops.leaves import as_var, as_vars
+from .ops.registry import apply, defop
+from .ops.shape import expand_dims, sum_to, swapaxes
+
+
+def _mT(x):
+    return swapaxes(x, -1, -2)
+
+
+def _square(t: TensorType, what: str) -> None:
+    if t.ndim < 2:
+        raise ShapeError(f"{what} needs a matrix (or a stack of them), got "
+                         f"{format_shape(t.shape)}")
+    n, m = t.shape[-2:]
+    if isinstance(n, int) and isinstance(m, int) and n != m:
+        raise ShapeError(f"{what} needs square matrices, got {format_shape(t.shape)}")
+    if not t.is_float:
+        raise TypeError(f"{what} needs floating-point matrices, got {t.dtype}")
+
+
+def _eye_like(a):
+    """The identity of ``a``'s matrix size (broadcasts over its batch axes)."""
+    n = a.type.shape[-1]
+    if isinstance(n, int):
+        return ops.constant(np.eye(n, dtype=a.dtype))
+    idx = ops.arange(a.shape[-1])
+    return ops.astype(ops.equal(expand_dims(idx, -1), idx), a.dtype)
+
+
+# --- solve --------------------------------------------------------------------------------
+def _solve_infer(types):
+    a, b = types
+    _square(a, "solve")
+    n = a.shape[-1]
+    vector = b.ndim == 1              # NumPy 2: only a 1-D b is a vector
+    rows = b.shape[0] if vector else (b.shape[-2] if b.ndim >= 2 else None)
+    if b.ndim == 0 or (isinstance(n, int) and isinstance(rows, int) and n != rows):
+        raise ShapeError(f"solve: a is {format_shape(a.shape)}, b is {format_shape(b.shape)}: "
+                         "b must have as many rows as a")
+    batch, _ = broadcast_shapes(a.shape[:-2], () if vector else b.shape[:-2])
+    shape = batch + ((n,) if vector else (n, b.shape[-1]))
+    return TensorType(np.result_type(a.dtype, b.dtype), shape)
+
+
+def _solve_vjp(g, x, a, b):
+    if b.ndim == 1:
+        gb = solve(_mT(a), g)                             # (..., n)
+        ga = -(expand_dims(gb, -1) * expand_dims(x, -2))  # -outer(gb, x)
+        return [sum_to(ga, a), sum_to(gb, b)]
+    gb = solve(_mT(a), g)
+    ga = -(gb @ _mT(x))
+    return [sum_to(ga, a), sum_to(gb, b)]
+
+
+SOLVE = defop("solve", infer=_solve_infer, emit="np.linalg.solve({0}, {1})", vjp=_solve_vjp,
+              inline=False, doc="x with a @ x = b (NumPy 2 rules for 1-D b)")
+
+
+def solve(a, b):
+    """``np.linalg.solve(a, b)``: ``x`` with ``a @ x = b``; ``b`` 1-D is one vector,
+    otherwise a stack of matrices whose columns are solved for."""
+    a, b = as_vars(a, b)
+    return apply(SOLVE, [a, b])
+
+
+# --- inv, det, slogdet ---------------------------------------------------------------------
+def _same_infer(what):
+    def infer(types):
+        (a,) = types
+        _square(a, what)
+        return a
+    return infer
+
+
+def _batch_scalar_infer(what):
+    def infer(types):
+        (a,) = types
+        _square(a, what)
+        return TensorType(a.dtype, a.shape[:-2])
+    return infer
+
+
+def _inv_vjp(g, out, a):
+    return [-(_mT(out) @ g @ _mT(out))]
+
+
+INV = defop("inv", infer=_same_infer("inv"), emit="np.linalg.inv({0})", vjp=_inv_vjp,
+            inline=False)
+
+
+def inv(a):
+    """``np.linalg.inv(a)``."""
+    return apply(INV, [as_var(a)])
+
+
+def _inv_transpose(a):
+    """``inv(a).T`` as one solve against the identity (one LU factorisation)."""
+    return _mT(solve(a, _eye_like(a)))      # the identity broadcasts over a's batch
+
+
+def _det_vjp(g, out, a):
+    return [expand_dims(expand_dims(g * out, -1), -1) * _inv_transpose(a)]
+
+
+DET = defop("det", infer=_batch_scalar_infer("det"), emit="np.linalg.det({0})",
+            vjp=_det_vjp, inline=False)
+
+
+def det(a):
+    """``np.linalg.det(a)``."""
+    return apply(DET, [as_var(a)])
+
+
+def _logabsdet_vjp(g, out, a):
+    return [expand_dims(expand_dims(g, -1), -1) * _inv_transpose(a)]
+
+
+LOGABSDET = defop("logabsdet", infer=_batch_scalar_infer("slogdet"),
+                  emit="np.linalg.slogdet({0}).logabsdet", vjp=_logabsdet_vjp,
+                  inline=False, doc="log |det(a)| (the second result of slogdet)")
+SIGNDET = defop("signdet", infer=_batch_scalar_infer("slogdet"),
+                emit="np.linalg.slogdet({0}).sign", vjp=None, inline=False,
+                doc="the sign of det(a) (the first result of slogdet); no gradient")
+
+
+def slogdet(a):
+    """``np.linalg.slogdet(a)``: ``(sign, logabsdet)``, the latter differentiable
+    (its gradient is ``inv(a).T``, computed by a solve)."""
+    a = as_var(a)
+    return apply(SIGNDET, [a]), apply(LOGABSDET, [a])
+
+
+# --- cholesky ------------------------------------------------------------------------------
+def _cholesky_vjp(g, L, a):
+    # Murray (2016): with P = Phi(L^T @ gL) (lower triangle, diagonal halved),
+    # ga = sym(L^-T @ P @ L^-1); the inverses are solves with L
+    P = tril(_mT(L) @ g)
+    P = P - 0.5 * P * _eye_like(L)
+    X = solve(_mT(L), _mT(solve(_mT(L), _mT(P))))     # L^-T P L^-1
+    return [0.5 * (X + _mT(X))]
+
+
+CHOLESKY = defop("cholesky", infer=_same_infer("cholesky"), emit="np.linalg.cholesky({0})",
+                 vjp=_cholesky_vjp, inline=False)
+
+
+def cholesky(a):
+    """``np.linalg.cholesky(a)``: lower-triangular ``L`` with ``L @ L.T = a`` (``a``
+    symmetric positive definite; the gradient treats ``a`` as symmetric)."""
+    return apply(CHOLESKY, [as_var(a)])
+
+
+# --- triangles, diagonal, trace -----------------------------------------------------------
+def _tri_infer(types, k):
+    (a,) = types
+    if a.ndim < 2:
+        raise ShapeError(f"needs at least 2 dimensions, got {format_shape(a.shape)}")
+    return a
+
+
+TRIL = defop("tril", infer=_tri_infer, emit="np.tril({0}, {k})",
+             vjp=lambda g, out, a, k: [tril(g, k)], inline=False,
+             jvp=lambda ts, out, a, k: tril(ts[0], k))
+TRIU = defop("triu", infer=_tri_infer, emit="np.triu({0}, {k})",
+             vjp=lambda g, out, a, k: [triu(g, k)], inline=False,
+             jvp=lambda ts, out, a, k: triu(ts[0], k))
+
+
+def tril(a, k=0):
+    """``np.tril(a, k)``: the lower triangle (below the k-th diagonal), zeros elsewhere."""
+    return apply(TRIL, [as_var(a)], k=int(k))
+
+
+def triu(a, k=0):
+    """``np.triu(a, k)``: the upper triangle, zeros elsewhere."""
+    return apply(TRIU, [as_var(a)], k=int(k))
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """``np.diagonal`` of a matrix (2-D, static size): its ``offset``-th diagonal."""
+    a = as_var(a)
+    if a.ndim != 2 or (axis1, axis2) not in ((0, 1), (-2, -1)):
+        raise ShapeError("diagonal: only the diagonals of a 2-D array are supported, got "
+                         f"{format_shape(a.type.shape)} with axes {axis1}, {axis2}")
+    n, m = a.type.shape
+    if not (isinstance(n, int) and isinstance(m, int)):
+        raise ShapeError("diagonal: the matrix size must be static")
+    rows = np.arange(max(0, -offset), min(n, m - offset))
+    return a[rows, rows + offset]
+
+
+def trace(a, offset=0):
+    """``np.trace`` of a matrix: the sum of its ``offset``-th diagonal."""
+    return ops.sum(diagonal(a, offset))
+
+
+# --- norm ----------------------------------------------------------------------------------
+def norm(x, ord=None, axis=None, keepdims=False):
+    """``np.linalg.norm``: vector norms (``ord`` None/2, 1, inf, -inf, other p) over
+    ``axis`` (an int, or all of a 1-D array) and the Frobenius norm of matrices
+    (``ord`` None or "fro"). Matrix 2-norms (spectral) and nuclear norms are refused."""
+    x = as_var(x)
+    vector = (axis is None and x.ndim <= 1) or isinstance(axis, (int, np.integer))
+    if axis is None and x.ndim > 2 and ord is not None:
+        raise ShapeError("norm: with ord, x must be 1-D or 2-D unless axis is given")
+    if ord is None or (ord == "fro" and not vector):
+        return ops.sqrt(ops.sum(ops.square(x), axis=axis, keepdims=keepdims))
+    if not vector:
+        raise TypeError(f"norm: matrix norm ord={ord!r} is not supported (only 'fro')")
+    if ord == 2:
+        return ops.sqrt(ops.sum(ops.square(x), axis=axis, keepdims=keepdims))
+    if ord == 1:
+        return ops.sum(ops.abs(x), axis=axis, keepdims=keepdims)
+    if ord == np.inf:
+        return ops.max(ops.abs(x), axis=axis, keepdims=keepdims)
+    if ord == -np.inf:
+        return ops.min(ops.abs(x), axis=axis, keepdims=keepdims)
+    if isinstance(ord, (int, float)) and ord > 0:
+        p = float(ord)
+        return ops.power(ops.sum(ops.power(ops.abs(x), p), axis=axis, keepdims=keepdims),
+                         1.0 / p)
+    raise TypeError(f"norm: ord={ord!r} is not supported")
+
+
+__all__ = ["solve", "inv", "det", "slogdet", "cholesky", "tril", "triu", "diagonal", "trace",
+           "norm"]
