@@ -22,7 +22,7 @@ from .ops import (abs, add, amax, amin, arange, astype, broadcast_to, clip, cons
                   squeeze, stop_gradient, subtract, sum, tan, tanh, tensor, transpose, vector,
                   where, zeros_like)
 from .ops.registry import REGISTRY, Expr, OpDef, defop
-from . import optim, random  # noqa: E402 - after the ops: `random` is not ops.random
+from . import linalg, optim, random  # noqa: E402 - after the ops: `random` is not ops.random
 from .printing import debugprint, render, to_dot, to_networkx
 from .rewrite import optimize
 from .sympy_bridge import from_sympy, to_sympy

@@ -175,10 +175,10 @@ def _tri_infer(types, k):
 
 
 TRIL = defop("tril", infer=_tri_infer, emit="np.tril({0}, {k})",
-             vjp=lambda g, out, a, k: [tril(g, k)], inline=False,
+             vjp=lambda g, out, a, k: [tril(g, k)], inline=False, linear="first",
              jvp=lambda ts, out, a, k: tril(ts[0], k))
 TRIU = defop("triu", infer=_tri_infer, emit="np.triu({0}, {k})",
-             vjp=lambda g, out, a, k: [triu(g, k)], inline=False,
+             vjp=lambda g, out, a, k: [triu(g, k)], inline=False, linear="first",
              jvp=lambda ts, out, a, k: triu(ts[0], k))
 
 

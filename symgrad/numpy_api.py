@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops
+from . import linalg, ops
 
 # --- ufuncs -------------------------------------------------------------------------------
 # NumPy ufunc name -> symgrad function (elementwise, NumPy's broadcasting and dtype rules)
@@ -141,29 +141,9 @@ def _plain(fn, name):
     return adapter
 
 
-def _norm(x, ord=None, axis=None, keepdims=False):
-    """np.linalg.norm for the common orders: 2-norm (vectors) and Frobenius (matrices),
-    1 and inf norms of vectors; a matrix 2-norm (spectral) is refused."""
-    x = ops.as_var(x)
-    vector = (axis is None and x.ndim <= 1) or isinstance(axis, (int, np.integer))
-    if ord is None or (ord == "fro" and not vector) or (ord == 2 and vector):
-        return ops.sqrt(ops.sum(ops.square(x), axis=axis, keepdims=keepdims))
-    if vector and ord == 1:
-        return ops.sum(ops.abs(x), axis=axis, keepdims=keepdims)
-    if vector and ord == np.inf:
-        return ops.max(ops.abs(x), axis=axis, keepdims=keepdims)
-    raise _refuse(f"np.linalg.norm with ord={ord!r} and axis={axis!r}")
-
-
 def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     _no_out(out, "trace")
-    a = ops.as_var(a)
-    if offset != 0 or a.ndim != 2 or (axis1, axis2) != (0, 1):
-        raise _refuse("np.trace other than of a 2-D array's main diagonal")
-    n, m = a.type.shape
-    if not (isinstance(n, int) and isinstance(m, int)):
-        raise _refuse("np.trace of an array of symbolic size")
-    return _cast(ops.sum(a * ops.constant(np.eye(n, m, dtype=a.dtype))), dtype)
+    return _cast(ops.sum(linalg.diagonal(a, offset, axis1, axis2)), dtype)
 
 
 def _shape_of(a):
@@ -203,7 +183,12 @@ _FUNCTIONS = {
     np.zeros_like: lambda a, dtype=None, **kw: ops.zeros_like(a, dtype),
     np.ones_like: lambda a, dtype=None, **kw: ops.ones_like(a, dtype),
     np.full_like: lambda a, fill_value, dtype=None, **kw: ops.full_like(a, fill_value, dtype),
-    np.linalg.norm: _norm,
+    np.linalg.norm: lambda x, ord=None, axis=None, keepdims=False: linalg.norm(
+        x, ord, axis, keepdims),
+    np.linalg.solve: linalg.solve, np.linalg.inv: linalg.inv, np.linalg.det: linalg.det,
+    np.linalg.slogdet: linalg.slogdet, np.linalg.cholesky: lambda a, **kw: linalg.cholesky(a),
+    np.tril: lambda m, k=0: linalg.tril(m, k), np.triu: lambda m, k=0: linalg.triu(m, k),
+    np.diagonal: lambda a, offset=0, axis1=0, axis2=1: linalg.diagonal(a, offset, axis1, axis2),
     np.trace: _trace,
     np.shape: _shape_of,
     np.ndim: lambda a: ops.as_var(a).ndim,
@@ -228,8 +213,8 @@ def array_function(func, types, args, kwargs):
 def supported() -> list[str]:
     """The NumPy names that build graphs when given a variable (for docs and tests)."""
     names = sorted(f"np.{n}" for n in _UFUNCS)
-    names += sorted(f"np.{f.__name__}" if f is not np.linalg.norm else "np.linalg.norm"
-                    for f in _FUNCTIONS)
+    names += sorted(("np.linalg." if f.__module__ and "linalg" in f.__module__ else "np.")
+                    + f.__name__ for f in _FUNCTIONS)
     return names
 
 

@@ -146,6 +146,9 @@ def _scatter_add(shape, index, values):
 S = (2, 3)  # the default shape: small, but not square
 REP = np.array([0, 2, 0, 1])  # an index with a repeat
 
+_SPD = np.array([[2.0, 0.3, 0.1], [0.3, 1.5, 0.2], [0.1, 0.2, 1.8]])
+_WELL = _SPD + np.array([[0.0, 0.4, -0.2], [-0.4, 0.0, 0.3], [0.2, -0.3, 0.0]])
+
 ROWS = [
     # ---- elementwise, unary
     Row("negative", lambda x: -x, np.negative, (S,)),
@@ -411,6 +414,24 @@ ROWS = [
     Row("matmul_sub", matmul_sub, lambda c, a, b: c - a @ b, ((2, 4), (2, 3), (3, 4)), "normal"),
     Row("matmul_sub[transposed]", lambda c, a, b: matmul_sub(c, a.T, b),
         lambda c, a, b: c - a.T @ b, ((3, 4), (5, 3), (5, 4)), "normal"),
+    # sg.linalg: well-conditioned matrices (SPD, or SPD plus a small skew part)
+    Row("solve", sg.linalg.solve, np.linalg.solve, ((3, 3), (3,)), (_WELL, "normal")),
+    Row("solve[matrix]", sg.linalg.solve, np.linalg.solve, ((3, 3), (3, 2)),
+        (_WELL, "normal"), ops=("solve",)),
+    Row("solve[batched]", sg.linalg.solve, np.linalg.solve, ((2, 3, 3), (3, 2)),
+        (np.stack([_WELL, _SPD]), "normal"), ops=("solve",)),
+    Row("inv", sg.linalg.inv, np.linalg.inv, ((3, 3),), _WELL),
+    Row("det", sg.linalg.det, np.linalg.det, ((2, 3, 3),), np.stack([_WELL, _SPD])),
+    Row("logabsdet", lambda a: sg.linalg.slogdet(a)[1],
+        lambda a: np.linalg.slogdet(a).logabsdet, ((3, 3),), _WELL - 2 * np.eye(3)),
+    Row("signdet", lambda a: sg.linalg.slogdet(a)[0], lambda a: np.linalg.slogdet(a).sign,
+        ((3, 3),), _WELL - 2 * np.eye(3), grad=False),
+    # cholesky reads the lower triangle: differentiated through a symmetric parametrisation
+    Row("cholesky", lambda x: sg.linalg.cholesky(x @ x.T + 3.0 * sg.constant(np.eye(3))),
+        lambda x: np.linalg.cholesky(x @ x.T + 3.0 * np.eye(3)), ((3, 3),), "normal",
+        ops=("cholesky", "matmul", "transpose", "add", "multiply")),
+    Row("tril", lambda a: sg.linalg.tril(a, -1), lambda a: np.tril(a, -1), ((3, 4),)),
+    Row("triu", sg.linalg.triu, np.triu, ((2, 3, 3),)),
 ]
 
 ROWS_BY_NAME = {r.name: r for r in ROWS}
