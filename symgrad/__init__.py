@@ -8,7 +8,7 @@ source) and call the result.
 __version__ = "0.1.0"
 
 from . import nn
-from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
+from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp, vmap
 from .function import Function, MissingInputError, function
 from .ir.node import SharedVariable, Var
 from .ir.types import ShapeError, TensorType
@@ -29,7 +29,7 @@ from .sympy_bridge import from_sympy, to_sympy
 from .testing import check_grad
 
 __all__ = [
-    "__version__", "nn", "grad", "vjp", "jvp", "jacobian", "hessian", "hvp",
+    "__version__", "nn", "grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "vmap",
     "check_grad", "to_sympy", "from_sympy", "function", "Function", "MissingInputError",
     "Var", "SharedVariable", "TensorType", "ShapeError", "defop", "OpDef", "Expr", "REGISTRY",
     "debugprint", "to_dot", "to_networkx", "render", "optimize",

@@ -3,5 +3,6 @@
 from .derived import hessian, hvp, jacobian
 from .forward import jvp
 from .reverse import backprop, grad, vjp
+from .vmap import vmap
 
-__all__ = ["backprop", "grad", "vjp", "jvp", "jacobian", "hessian", "hvp"]
+__all__ = ["backprop", "grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "vmap"]

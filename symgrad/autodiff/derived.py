@@ -13,13 +13,15 @@ import numpy as np
 
 from ..ir.node import Var
 from ..ir.types import format_shape
-from ..ops import constant, reshape, stack
+from ..ops import constant, reshape
+from ..ops.leaves import tensor
 from ..ops import sum as _sum
 from ..ops.leaves import as_var
 from ..ops.registry import describe
 from .forward import _check_tangent, forward_tangents
 from .reverse import _check_wrt, _zeros, backprop, grad
 from .structure import flatten, unflatten
+from .vmap import batch_graph
 
 
 def _static_size(v: Var):
@@ -27,12 +29,6 @@ def _static_size(v: Var):
     if all(isinstance(d, int) for d in v.type.shape):
         return math.prod(v.type.shape)
     return None
-
-
-def _one_hot(v: Var, k: int) -> Var:
-    e = np.zeros(v.type.shape, v.dtype)
-    e.reshape(-1)[k] = 1
-    return constant(e)
 
 
 def _move_leading_to_back(v: Var) -> Var:
@@ -68,11 +64,12 @@ def _flatten_arg(obj, what: str, allow_arrays: bool = False):
 def jacobian(y, x):
     """The Jacobian of ``y`` with respect to ``x``, of shape ``y.shape + x.shape``.
 
-    Built row by row in reverse mode (one VJP per element of ``y``, giving the rows for
-    every ``x`` at once) or column by column in forward mode (one JVP per element of
-    ``x``, for every ``y`` at once), whichever needs fewer passes. The number of passes is
-    fixed while the graph is built, so each pair needs a static shape (ints) on ``y`` or
-    on ``x``; a scalar ``y`` needs neither (its Jacobian is its gradient).
+    Built in reverse mode (a VJP, for every ``x`` at once) vectorised over the rows of the
+    identity with ``sg.vmap``, or in forward mode (a JVP, for every ``y`` at once)
+    vectorised over its columns, whichever has fewer rows; the generated source is the
+    size of one VJP or JVP, whatever the size of the Jacobian. The number of rows is fixed
+    while the graph is built, so each pair needs a static shape (ints) on ``y`` or on
+    ``x``; a scalar ``y`` needs neither (its Jacobian is its gradient).
 
     Parameters
     ----------
@@ -142,30 +139,31 @@ def jacobian(y, x):
 
 
 def _reverse_rows(y: Var, xs: list, m: int) -> list:
-    """The Jacobians of ``y`` (``m`` elements) for every ``x``, one VJP per element."""
+    """The Jacobians of ``y`` (``m`` elements) for every ``x``: one VJP with a placeholder
+    cotangent, vectorised (``vmap``) over the ``m`` rows of the identity, so the graph is
+    the size of one VJP whatever ``m``."""
     if y.ndim == 0:
         return backprop([y], [constant(np.ones((), y.dtype))], xs)
-    per_elem = [backprop([y], [_one_hot(y, i)], xs) for i in range(m)]
-    out = []
-    for j, x in enumerate(xs):
-        r = per_elem[0][j] if m == 1 else stack([p[j] for p in per_elem], axis=0)
-        out.append(reshape(r, tuple(y.shape) + tuple(x.shape)))
-    return out
+    seed = tensor("jacobian_row", y.type.shape, dtype=y.dtype)
+    grads = backprop([y], [seed], xs)
+    rows = constant(np.eye(m, dtype=y.dtype).reshape((m,) + tuple(y.type.shape)))
+    batched = batch_graph(grads, {seed: rows})
+    return [reshape(r, tuple(y.shape) + tuple(x.shape)) for r, x in zip(batched, xs)]
 
 
 def _forward_columns(ys: list, x: Var, n: int) -> list:
-    """The Jacobians of every ``y`` for ``x`` (``n`` elements), one JVP per element."""
-    cols = [[] for _ in ys]
-    for j in range(n):
-        ts = forward_tangents(ys, [x], [_one_hot(x, j)])
-        for c, t, y in zip(cols, ts, ys):
-            c.append(_zeros(y) if t is None else t)
+    """The Jacobians of every ``y`` for ``x`` (``n`` elements): one JVP with a placeholder
+    tangent, vectorised over the ``n`` columns of the identity."""
+    tangent = tensor("jacobian_column", x.type.shape, dtype=x.dtype)
+    ts = forward_tangents(ys, [x], [tangent])
+    ts = [_zeros(y) if t is None else t for t, y in zip(ts, ys)]
+    cols = constant(np.eye(n, dtype=x.dtype).reshape((n,) + tuple(x.type.shape)))
     out = []
-    for c, y in zip(cols, ys):
+    for c, y in zip(batch_graph(ts, {tangent: cols}), ys):
         if x.ndim == 0:
-            out.append(c[0])
+            out.append(reshape(c, tuple(y.shape)))
             continue
-        stacked = _move_leading_to_back(stack(c, axis=0))  # y.shape + (n,)
+        stacked = _move_leading_to_back(c)                 # y.shape + (n,)
         out.append(reshape(stacked, tuple(y.shape) + tuple(x.shape)))
     return out
 

@@ -155,8 +155,20 @@ def _getitem_vjp(g, out, x, *adv, index):
     return [index_grad(g, x, adv, index)] + [None] * len(adv)
 
 
+def _getitem_batch(ins, batched, size, index):
+    """vmap rule: a batched array (not batched indices) indexed with a full slice in
+    front; not when integer-array indices are split by slices (NumPy then moves their
+    axes to the front)."""
+    if any(batched[1:]):
+        return None
+    adv = [k for k, e in enumerate(index) if e[0] == "adv"]
+    if adv and adv[-1] - adv[0] + 1 != len(adv):
+        return None
+    return apply(GETITEM, ins, index=(("slice", None, None, None),) + tuple(index))
+
+
 GETITEM = defop("getitem", infer=_getitem_infer, emit=_getitem_emit, vjp=_getitem_vjp,
-                inline=True, short="item", linear="first")
+                inline=True, short="item", linear="first", batch=_getitem_batch)
 
 
 def _index_grad_infer(types, index, distinct, dtype):

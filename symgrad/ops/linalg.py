@@ -55,8 +55,39 @@ def _matmul_vjp(g, out, a, b):
     return [sum_to(matmul(g, _mT(b)), a), sum_to(matmul(_mT(a), g), b)]
 
 
+def _lift_batch(v, rank):
+    """``v`` with a leading batch axis and singleton axes after it, up to ``rank``
+    dimensions per element (for matmul's batch broadcasting)."""
+    missing = rank - (v.ndim - 1)
+    return expand_dims(v, tuple(range(1, 1 + missing))) if missing > 0 else v
+
+
+def _matmul_batch(ins, batched, size):
+    """vmap rule: matmul of a batch (leading axis) with a matrix, or of two batches."""
+    a, b = ins
+    fa, fb = batched
+    ra, rb = a.ndim - fa, b.ndim - fb          # the element ranks
+    rank = max(ra, rb, 2)
+    if ra >= 2 and rb >= 2:
+        return matmul(_lift_batch(a, rank) if fa else a, _lift_batch(b, rank) if fb else b)
+    if ra == 1 and rb == 1:
+        if fa and fb:
+            return (a * b).sum(axis=-1)
+        return matmul(a, b) if fa else matmul(b, a)   # (B, k) @ (k,)
+    if ra == 1:                                 # a vector times a (batch of) matrices
+        row = expand_dims(a, -2)
+        return squeeze(matmul(_lift_batch(row, rank) if fa else row,
+                              _lift_batch(b, rank) if fb else b), -2)
+    if fb and not fa and ra == 2:               # a matrix times a batch of vectors:
+        return matmul(b, _mT(a))                # one product, (B, k) @ (k, m)
+    col = expand_dims(b, -1)                    # a (batch of) matrices times a vector
+    return squeeze(matmul(_lift_batch(a, rank) if fa else a,
+                          _lift_batch(col, rank) if fb else col), -1)
+
+
 MATMUL = defop("matmul", infer=_matmul_infer, emit=emit_infix("@", PREC_MUL),
-               vjp=_matmul_vjp, inline=False, short="mm", linear="each", ufunc="matmul")
+               vjp=_matmul_vjp, inline=False, short="mm", linear="each", ufunc="matmul",
+               batch=_matmul_batch)
 
 
 def matmul(a, b):
@@ -304,8 +335,17 @@ def _einsum_vjp(g, out, *xs, terms, output):
     return [_einsum_grad(g, xs, terms, output, k) for k in range(len(xs))]
 
 
+def _einsum_batch(ins, batched, size, terms, output):
+    """vmap rule: a new subscript for the batch axis, on the batched operands and in
+    front of the output."""
+    free = next(c for c in "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA"
+                if all(c not in t for t in terms) and c not in output)
+    new_terms = tuple(free + t if f else t for t, f in zip(terms, batched))
+    return apply(EINSUM, ins, terms=new_terms, output=free + output)
+
+
 EINSUM = defop("einsum", infer=_einsum_infer, emit=_einsum_emit, vjp=_einsum_vjp,
-               inline=False, linear="each")
+               inline=False, linear="each", batch=_einsum_batch)
 
 
 def einsum(subscripts, *operands):

@@ -63,6 +63,12 @@ names (an op that says nothing gets the conservative default):
 * ``truth_inputs``: positions of inputs read as truth values, nonzero meaning true (the
   logical ops; ``where``'s condition); ``to_sympy`` gives the ``sympy`` form truth values
   there and numbers elsewhere.
+* ``batch(inputs, batched, size, **params) -> Var | None``: the batching rule for
+  ``sg.vmap`` (autodiff/vmap.py), for ops the generic rules do not cover: ``inputs`` are
+  the new inputs, those flagged in ``batched`` with a leading batch axis of ``size``; it
+  returns the op's result for the whole batch (batch axis first), or None to let vmap
+  apply the op once per batch element. Elementwise ops, reductions, transposes, axis
+  insertions and static reshapes need none.
 * ``label``: a word for the comment of a forward line computing the op in generated code
   (the activations: ``"relu"``, ``"tanh"``...); None: no such comment.
 * ``sympy``: also read backwards: ``from_sympy`` turns the SymPy function an op's
@@ -152,7 +158,7 @@ class OpDef:
                  identity: bool = False, entries: str | None = None, fills: str | None = None,
                  reduction: str | None = None, writes: str | None = None,
                  python_int: bool = False, positive: bool = False, label: str | None = None,
-                 truth_inputs: Sequence[int] = ()):
+                 truth_inputs: Sequence[int] = (), batch: Callable | None = None):
         for field, value, allowed in (("leaf", leaf, LEAF_KINDS), ("linear", linear, LINEAR),
                                       ("entries", entries, ENTRIES),
                                       ("reduction", reduction, REDUCTIONS),
@@ -189,6 +195,7 @@ class OpDef:
         self.positive = positive
         self.label = label
         self.truth_inputs = tuple(truth_inputs)
+        self.batch = batch
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"

@@ -197,11 +197,32 @@ def reshape(x, shape):
     return apply(RESHAPE, [x] + extra, shape=template)
 
 
+def _like_batch(make):
+    """vmap rule of ``reshape_like`` / ``broadcast_like``: with a batched reference the op
+    itself (the batch axis is part of both shapes); with an unbatched one, the batch size
+    in front of the reference's shape."""
+    def rule(ins, batched, size):
+        x, ref = ins
+        fx, fref = batched
+        if fref:
+            return make(x, ref, ref.ndim - 1, fx, None)
+        return make(x, None, ref.ndim, fx, (size,) + tuple(ref.shape))
+    return rule
+
+
+def _lifted(x, rank, fx):
+    missing = rank - (x.ndim - 1)
+    return expand_dims(x, tuple(range(1, 1 + missing))) if fx and missing > 0 else x
+
+
 RESHAPE_LIKE = defop(
     "reshape_like", infer=lambda types: TensorType(types[0].dtype, types[1].shape),
     emit=lambda a: Expr(f"{a[0].atom}.reshape({a[1].atom}.shape)"),
     vjp=lambda g, out, x, ref: [reshape_like(g, x), None], view=True, inline=True,
-    shape_only=(1,), linear="first", entries="moved")
+    shape_only=(1,), linear="first", entries="moved",
+    batch=_like_batch(lambda x, ref, rank, fx, shape: (
+        reshape_like(x, ref) if fx and ref is not None
+        else None if ref is not None else reshape(x, shape) if fx else None)))
 
 
 def reshape_like(x, ref):
@@ -405,7 +426,10 @@ BROADCAST_LIKE = defop(
     "broadcast_like", infer=_broadcast_like_infer,
     emit=lambda a: Expr(f"np.broadcast_to({a[0].text}, {a[1].atom}.shape)"),
     vjp=lambda g, out, x, ref: [sum_to(g, x), None], view=True, inline=False,
-    short="bcast", shape_only=(1,), linear="first", entries="broadcast")
+    short="bcast", shape_only=(1,), linear="first", entries="broadcast",
+    batch=_like_batch(lambda x, ref, rank, fx, shape: (
+        broadcast_like(_lifted(x, rank, fx), ref) if ref is not None
+        else broadcast_to(_lifted(x, rank, fx), shape))))
 
 
 def broadcast_like(x, ref):
