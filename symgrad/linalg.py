@@ -1,6 +1,6 @@
 """``sg.linalg``: NumPy's linear algebra with exact derivatives.
 
-``solve inv det slogdet cholesky triu tril diagonal trace norm``, with NumPy's names and
+``solve inv det slogdet cholesky eigh qr triu tril diagonal trace norm``, with NumPy's names and
 conventions, batched over leading axes where NumPy is (``solve``, ``inv``, ``det``,
 ``slogdet``, ``cholesky``). Every VJP is written with symgrad ops (``solve`` itself,
 ``matmul``, ``tril``), so second and higher derivatives work; the gradients avoid an
@@ -9,6 +9,8 @@ factorisation, and ``det``'s is ``det(a)`` times that).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,6 +23,22 @@ from .ops.shape import expand_dims, sum_to, swapaxes
 
 def _mT(x):
     return swapaxes(x, -1, -2)
+
+
+# results with NumPy's field names (np.linalg.slogdet(a).logabsdet works on both)
+class SlogdetResult(NamedTuple):
+    sign: object
+    logabsdet: object
+
+
+class EighResult(NamedTuple):
+    eigenvalues: object
+    eigenvectors: object
+
+
+class QRResult(NamedTuple):
+    Q: object
+    R: object
 
 
 def _square(t: TensorType, what: str) -> None:
@@ -143,7 +161,7 @@ def slogdet(a):
     """``np.linalg.slogdet(a)``: ``(sign, logabsdet)``, the latter differentiable
     (its gradient is ``inv(a).T``, computed by a solve)."""
     a = as_var(a)
-    return apply(SIGNDET, [a]), apply(LOGABSDET, [a])
+    return SlogdetResult(apply(SIGNDET, [a]), apply(LOGABSDET, [a]))
 
 
 # --- cholesky ------------------------------------------------------------------------------
@@ -164,6 +182,94 @@ def cholesky(a):
     """``np.linalg.cholesky(a)``: lower-triangular ``L`` with ``L @ L.T = a`` (``a``
     symmetric positive definite; the gradient treats ``a`` as symmetric)."""
     return apply(CHOLESKY, [as_var(a)])
+
+
+# --- eigh ----------------------------------------------------------------------------------
+def _eigh_values_infer(types):
+    (a,) = types
+    _square(a, "eigh")
+    return TensorType(a.dtype, a.shape[:-1])
+
+
+def _sym(x):
+    return 0.5 * (x + _mT(x))
+
+
+def _eigh_values_vjp(g, w, a):
+    # dw_i = v_i^T da v_i: the cotangent is V diag(g) V^T
+    V = apply(EIGH_VECTORS, [a])
+    return [(V * expand_dims(g, -2)) @ _mT(V)]
+
+
+def _eigh_vectors_vjp(g, V, a):
+    # dV = V (F o (V^T dA V)), F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it; the
+    # cotangent is V (F o (V^T gV)) V^T, symmetrised (eigh reads a as symmetric).
+    # Repeated eigenvalues make F infinite: the eigenvectors are then not differentiable.
+    w = apply(EIGH_VALUES, [a])
+    eye = _eye_like(a)
+    diff = expand_dims(w, -2) - expand_dims(w, -1)
+    F = (1.0 - eye) / (diff + eye)
+    return [_sym(V @ (F * (_mT(V) @ g)) @ _mT(V))]
+
+
+EIGH_VALUES = defop("eigh_values", infer=_eigh_values_infer,
+                    emit="np.linalg.eigh({0}).eigenvalues", vjp=_eigh_values_vjp,
+                    inline=False, doc="the eigenvalues of eigh, ascending")
+EIGH_VECTORS = defop("eigh_vectors", infer=_same_infer("eigh"),
+                     emit="np.linalg.eigh({0}).eigenvectors", vjp=_eigh_vectors_vjp,
+                     inline=False, doc="the eigenvectors of eigh, in columns")
+
+
+def eigh(a):
+    """``np.linalg.eigh(a)``: ``(eigenvalues, eigenvectors)`` of symmetric ``a`` (the lower
+    triangle is read, as NumPy does). Both are differentiable, with ``a`` treated as
+    symmetric; eigenvectors need distinct eigenvalues (their derivative is infinite at a
+    repeated eigenvalue) and are unique only up to sign, so differentiate functions that
+    do not depend on the sign (``V ** 2``, ``V @ diag(f(w)) @ V.T``)."""
+    a = as_var(a)
+    return EighResult(apply(EIGH_VALUES, [a]), apply(EIGH_VECTORS, [a]))
+
+
+# --- qr --------------------------------------------------------------------------------
+def _qr_infer(part):
+    def infer(types):
+        (a,) = types
+        if a.ndim < 2 or not a.is_float:
+            raise ShapeError(f"qr needs a float matrix (or a stack of them), got {a}")
+        m, n = a.shape[-2:]
+        if isinstance(m, int) and isinstance(n, int) and m < n:
+            raise ShapeError(f"qr: only m >= n is differentiable here, got "
+                             f"{format_shape(a.shape)}")
+        k = n
+        shape = a.shape[:-2] + ((m, k) if part == "q" else (k, n))
+        return TensorType(a.dtype, shape)
+    return infer
+
+
+def _qr_grad(a, gq, gr):
+    """The cotangent of ``a = Q R`` (reduced, m >= n): with M = R gR^T - gQ^T Q,
+    ga = (gQ + Q copyltu(M)) R^-T, copyltu(M) = tril(M) + tril(M, -1)^T."""
+    Q, R = apply(QR_Q, [a]), apply(QR_R, [a])
+    M = (R @ _mT(gr) if gr is not None else 0.0) - (_mT(gq) @ Q if gq is not None else 0.0)
+    M = as_var(M) if not isinstance(M, float) else None
+    inner = (gq if gq is not None else 0.0) + (Q @ (tril(M) + _mT(tril(M, -1)))
+                                                if M is not None else 0.0)
+    return _mT(solve(R, _mT(inner)))             # inner @ R^-T
+
+
+QR_Q = defop("qr_q", infer=_qr_infer("q"), emit="np.linalg.qr({0}).Q",
+             vjp=lambda g, out, a: [_qr_grad(a, g, None)], inline=False,
+             doc="Q of the reduced QR decomposition")
+QR_R = defop("qr_r", infer=_qr_infer("r"), emit="np.linalg.qr({0}).R",
+             vjp=lambda g, out, a: [_qr_grad(a, None, g)], inline=False,
+             doc="R of the reduced QR decomposition")
+
+
+def qr(a):
+    """``np.linalg.qr(a)`` (reduced, ``m >= n``): ``(Q, R)``, both differentiable (``R``
+    must have a nonzero diagonal)."""
+    a = as_var(a)
+    return QRResult(apply(QR_Q, [a]), apply(QR_R, [a]))
 
 
 # --- triangles, diagonal, trace -----------------------------------------------------------
@@ -238,5 +344,5 @@ def norm(x, ord=None, axis=None, keepdims=False):
     raise TypeError(f"norm: ord={ord!r} is not supported")
 
 
-__all__ = ["solve", "inv", "det", "slogdet", "cholesky", "tril", "triu", "diagonal", "trace",
-           "norm"]
+__all__ = ["solve", "inv", "det", "slogdet", "cholesky", "eigh", "qr", "tril", "triu",
+           "diagonal", "trace", "norm"]

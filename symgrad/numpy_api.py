@@ -146,6 +146,12 @@ def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     return _cast(ops.sum(linalg.diagonal(a, offset, axis1, axis2)), dtype)
 
 
+def _qr(a, mode):
+    if mode != "reduced":
+        raise _refuse(f"np.linalg.qr with mode={mode!r} (only 'reduced')")
+    return linalg.qr(a)
+
+
 def _shape_of(a):
     return tuple(ops.as_var(a).shape)
 
@@ -187,6 +193,8 @@ _FUNCTIONS = {
         x, ord, axis, keepdims),
     np.linalg.solve: linalg.solve, np.linalg.inv: linalg.inv, np.linalg.det: linalg.det,
     np.linalg.slogdet: linalg.slogdet, np.linalg.cholesky: lambda a, **kw: linalg.cholesky(a),
+    np.linalg.eigh: lambda a, UPLO="L": linalg.eigh(a),
+    np.linalg.qr: lambda a, mode="reduced": _qr(a, mode),
     np.tril: lambda m, k=0: linalg.tril(m, k), np.triu: lambda m, k=0: linalg.triu(m, k),
     np.diagonal: lambda a, offset=0, axis1=0, axis2=1: linalg.diagonal(a, offset, axis1, axis2),
     np.trace: _trace,

@@ -147,6 +147,7 @@ S = (2, 3)  # the default shape: small, but not square
 REP = np.array([0, 2, 0, 1])  # an index with a repeat
 
 _SPD = np.array([[2.0, 0.3, 0.1], [0.3, 1.5, 0.2], [0.1, 0.2, 1.8]])
+_W3 = np.array([[0.3, -1.1, 0.8], [1.4, 0.2, -0.7], [-0.5, 0.9, 1.2]])
 _WELL = _SPD + np.array([[0.0, 0.4, -0.2], [-0.4, 0.0, 0.3], [0.2, -0.3, 0.0]])
 
 ROWS = [
@@ -430,6 +431,15 @@ ROWS = [
     Row("cholesky", lambda x: sg.linalg.cholesky(x @ x.T + 3.0 * sg.constant(np.eye(3))),
         lambda x: np.linalg.cholesky(x @ x.T + 3.0 * np.eye(3)), ((3, 3),), "normal",
         ops=("cholesky", "matmul", "transpose", "add", "multiply")),
+    # eigh of a symmetric parametrisation; eigenvectors through a sign-free function
+    Row("eigh_values", lambda x: sg.linalg.eigh(x + x.T)[0],
+        lambda x: np.linalg.eigh(x + x.T)[0], ((3, 3),), "normal",
+        ops=("eigh_values", "add", "transpose")),
+    Row("eigh_vectors", lambda x: sg.linalg.eigh(x + x.T)[1] ** 2 * _W3,
+        lambda x: np.linalg.eigh(x + x.T)[1] ** 2 * _W3, ((3, 3),), "normal",
+        ops=("eigh_vectors", "add", "transpose", "power", "multiply")),
+    Row("qr_q", lambda a: sg.linalg.qr(a).Q, lambda a: np.linalg.qr(a).Q, ((4, 3),), "normal"),
+    Row("qr_r", lambda a: sg.linalg.qr(a).R, lambda a: np.linalg.qr(a).R, ((4, 3),), "normal"),
     Row("tril", lambda a: sg.linalg.tril(a, -1), lambda a: np.tril(a, -1), ((3, 4),)),
     Row("triu", sg.linalg.triu, np.triu, ((2, 3, 3),)),
 ]
