@@ -471,8 +471,16 @@ def _index_set_vjp(g, out, x, v, *adv, index, distinct):
     return [gx, sum_to(gv, v)] + [None] * len(adv)
 
 
+def _index_set_jvp(tangents, out, x, v, *adv, index, distinct):
+    # the value is linear in (x, v) together: the tangent is the same write of tangents
+    tx, tv = tangents[0], tangents[1]
+    tx = full_like(x, 0) if tx is None else tx
+    tv = constant(np.zeros((), dtype=x.dtype)) if tv is None else tv
+    return apply(INDEX_SET, [tx, tv, *adv], index=index, distinct=distinct)
+
+
 INDEX_SET = defop("index_set", infer=_index_set_infer, emit=_index_set_emit,
-                  vjp=_index_set_vjp, inline=False, short="idx_set", linear="jointly",
+                  vjp=_index_set_vjp, jvp=_index_set_jvp, inline=False, short="idx_set", linear="jointly",
                   helpers=(INDEX_SET_HELPER,),
                   doc="A copy of x with v written at x[index] (x.at[index].set(v)).")
 
