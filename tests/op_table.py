@@ -37,7 +37,7 @@ from symgrad.ops.checks import ensure_shape
 from symgrad.ops.fused import index_add, matmul_sub, relu_mask
 from symgrad.ops.indexing import index_grad
 from symgrad.ops.reduce import linear_scan
-from symgrad.ops.registry import apply
+from symgrad.ops.registry import REGISTRY, apply
 from symgrad.ops.shape import CONCAT_PART, broadcast_like, reshape_like, size_of, sum_to
 
 # Registered ops without a row, each with the reason. Extend this when an op is tested
@@ -146,6 +146,12 @@ def _scatter_add(shape, index, values):
 def _set_at(x, index, v):
     out = x.copy()
     out[index] = v
+    return out
+
+
+def _unpermute(x, perm, axis):
+    out = np.empty_like(x)
+    np.put_along_axis(out, perm, x, axis)
     return out
 
 
@@ -452,11 +458,15 @@ ROWS = [
     Row("argsort[stable]", lambda x: sg.argsort(x, None, kind="stable"),
         lambda x: np.argsort(x, None, kind="stable"), ((2, 3),),
         np.array([[1.0, 0.0, 1.0], [0.0, 2.0, 1.0]]), ops=("argsort", "reshape")),
-    Row("sort", sg.sort, np.sort, ((3, 4),), "normal", ops=("argsort", "getitem", "arange")),
+    Row("sort", sg.sort, np.sort, ((3, 4),), "normal", ops=("argsort", "permute_along")),
     Row("sort[axis0]", lambda x: sg.sort(x, axis=0), lambda x: np.sort(x, axis=0),
-        ((4, 2, 3),), "normal", ops=("argsort", "getitem", "index_grad")),
+        ((4, 2, 3),), "normal", ops=("argsort", "permute_along")),
     Row("sort[flat]", lambda x: sg.sort(x, axis=None), lambda x: np.sort(x, axis=None),
-        (S,), "normal", ops=("argsort", "getitem", "reshape")),
+        (S,), "normal", ops=("argsort", "permute_along", "reshape")),
+    Row("permute_along[inverse]", lambda x: apply(
+        REGISTRY["permute_along"], [x, sg.constant(np.array([[2, 0, 1], [0, 1, 2]]))],
+        axis=1, inverse=True), lambda x: _unpermute(x, np.array([[2, 0, 1], [0, 1, 2]]), 1),
+        (S,), ops=("permute_along",)),
     Row("flip", sg.flip, np.flip, ((2, 3, 4),), ops=("getitem",)),
     Row("flip[axis]", lambda x: sg.flip(x, 1), lambda x: np.flip(x, 1), (S,), ops=("getitem",)),
     Row("roll", lambda x: sg.roll(x, (1, -2), axis=(0, 1)),

@@ -9,17 +9,20 @@ Most of these are compositions of existing primitives, exact in value and deriva
 * ``tile`` and ``repeat`` (a count): ``expand_dims``, ``broadcast_to``, ``reshape``;
   ``repeat`` with one count per entry: a gather by constant positions;
 * ``take``: ``x[..., indices]``; ``take_along_axis``: a gather with ``arange`` indices on
-  the other axes; ``sort``: ``take_along_axis(x, argsort(x, kind="stable"))``, so its
-  derivative is the scatter of the cotangent by the permutation. Tied entries keep their
-  order (the sort is stable): the k-th output's cotangent goes to the tied entry that
-  came k-th, a valid subgradient (as JAX's).
+  the other axes;
+* ``sort``: ``permute_along(x, argsort(x, kind="stable"))`` (``np.take_along_axis``), so
+  its derivative is the scatter of the cotangent by the permutation (``permute_along``
+  with ``inverse=True``: ``np.put_along_axis``, no repeats to accumulate). Tied entries
+  keep their order (the sort is stable): the k-th output's cotangent goes to the tied
+  entry that came k-th, a valid subgradient (as JAX's).
 * ``.at[idx].add(v)``: ``index_add`` (repeated positions accumulate, as ``np.add.at``);
   ``.at[idx].multiply(v)``: ``set(x[idx] * v)``, position groups applied one after the
   other where constant indices repeat (so repeated positions multiply, as
   ``np.multiply.at``).
 
-New primitives: ``argsort`` (no gradient), ``any`` and ``all`` (reductions, no gradient)
-and ``index_set`` (a copy of ``x`` with ``v`` written at an index). Index data that is a
+New primitives: ``argsort`` (no gradient), ``permute_along`` (a gather by a permutation
+along one axis, or its inverse), ``any`` and ``all`` (reductions, no gradient) and
+``index_set`` (a copy of ``x`` with ``v`` written at an index). Index data that is a
 variable is checked when the function runs, like every gather (``checks.check_index``):
 an index out of range is an error naming it, never NumPy's wrap-around.
 """
@@ -82,6 +85,41 @@ ARGSORT = defop("argsort", infer=_argsort_infer, emit=_argsort_emit, vjp=None,
                 inline=False)
 
 
+UNPERMUTE_HELPER = '''def _unpermute(values, perm, axis):
+    """The array whose entries taken along `axis` at `perm` are `values` (`perm` a
+    permutation along `axis`): the inverse of np.take_along_axis."""
+    out = np.empty_like(values)
+    np.put_along_axis(out, perm, values, axis)
+    return out'''
+
+
+def _permute_infer(types, axis, inverse):
+    x, perm = types
+    if perm.dtype.kind not in "iu" or perm.ndim != x.ndim:
+        raise TypeError(f"the permutation must be integers of the array's rank, got {perm}")
+    if not 0 <= axis < x.ndim:
+        raise ValueError(f"axis {axis} is out of range for {x.ndim} dimensions")
+    return x
+
+
+def _permute_emit(args, axis, inverse):
+    if inverse:
+        return Expr(f"_unpermute({args[0].text}, {args[1].text}, {axis})")
+    return Expr(f"np.take_along_axis({args[0].text}, {args[1].text}, axis={axis})")
+
+
+PERMUTE = defop(
+    "permute_along", infer=_permute_infer, emit=_permute_emit,
+    vjp=lambda g, out, x, perm, axis, inverse: [
+        apply(PERMUTE, [g, perm], axis=axis, inverse=not inverse), None],
+    jvp=lambda tangents, out, x, perm, axis, inverse: apply(
+        PERMUTE, [tangents[0], perm], axis=axis, inverse=inverse),
+    inline=False, short="perm", linear="first", entries="moved",
+    helpers=(UNPERMUTE_HELPER,),
+    doc="x taken along axis at a permutation (argsort's), or with inverse=True put back: "
+        "the gather of sort and its transpose, a scatter without repeats.")
+
+
 def _kind(kind, stable):
     if stable:
         return "stable"
@@ -108,8 +146,9 @@ def sort(a, axis=-1, kind=None, stable=None):
     ``np.sort``: ``take_along_axis(a, argsort(a, kind="stable"))``.
 
     Its derivative moves each output's cotangent back to the entry it came from (a
-    scatter by the permutation). Tied entries keep their order, so the k-th output's
-    cotangent goes to the tied entry that came k-th: one valid subgradient (JAX's too).
+    scatter by the permutation, ``np.put_along_axis``). Tied entries keep their order, so
+    the k-th output's cotangent goes to the tied entry that came k-th: one valid
+    subgradient (JAX's too).
     """
     a = as_var(a)
     _kind(kind, stable)
@@ -119,7 +158,7 @@ def sort(a, axis=-1, kind=None, stable=None):
         raise ValueError("sort: a 0-d array cannot be sorted along an axis")
     axis = _axis(axis, a.ndim, "sort")
     order = apply(ARGSORT, [a], axis=axis, kind="stable")
-    return _along_axis(a, order, axis)
+    return apply(PERMUTE, [a, order], axis=axis, inverse=False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -480,7 +519,8 @@ def _index_set_jvp(tangents, out, x, v, *adv, index, distinct):
 
 
 INDEX_SET = defop("index_set", infer=_index_set_infer, emit=_index_set_emit,
-                  vjp=_index_set_vjp, jvp=_index_set_jvp, inline=False, short="idx_set", linear="jointly",
+                  vjp=_index_set_vjp, jvp=_index_set_jvp, inline=False, short="idx_set",
+                  linear="jointly",
                   helpers=(INDEX_SET_HELPER,),
                   doc="A copy of x with v written at x[index] (x.at[index].set(v)).")
 
