@@ -17,6 +17,7 @@ _FAMILIES = {
     "elementwise": "Elementwise", "shape": "Shape", "reduce": "Reductions",
     "linalg": "Linear algebra", "indexing": "Indexing", "random": "Random",
     "leaves": "Leaves", "fused": "Fused (created by the optimizer)",
+    "manip": "Array manipulation",
 }
 
 

@@ -152,6 +152,30 @@ def _qr(a, mode):
     return linalg.qr(a)
 
 
+def _sorting(fn):
+    def adapter(a, axis=-1, kind=None, order=None, *, stable=None):
+        if _given(order):
+            raise _refuse(f"the order= argument of np.{fn.__name__} (structured arrays)")
+        return fn(a, axis, kind=kind, stable=stable)
+    return adapter
+
+
+def _truth(fn):
+    def adapter(a, axis=None, out=None, keepdims=False, *, where=None):
+        _no_out(out, fn.__name__)
+        if _given(where):
+            raise _refuse(f"the where= argument of np.{fn.__name__}")
+        return fn(a, axis=axis, keepdims=keepdims is True)
+    return adapter
+
+
+def _pad(array, pad_width, mode="constant", **kwargs):
+    rest = set(kwargs) - {"constant_values"}
+    if rest or callable(mode):
+        raise _refuse(f"np.pad with {', '.join(sorted(rest)) or 'a function as mode'}")
+    return ops.pad(array, pad_width, mode, kwargs.get("constant_values", 0))
+
+
 def _shape_of(a):
     return tuple(ops.as_var(a).shape)
 
@@ -203,6 +227,19 @@ _FUNCTIONS = {
     np.size: lambda a, axis=None: (ops.as_var(a).size if axis is None
                                    else ops.as_var(a).shape[axis]),
     np.abs: ops.abs,
+    # array manipulation (symgrad/ops/manip.py)
+    np.sort: _sorting(ops.sort), np.argsort: _sorting(ops.argsort),
+    np.flip: lambda m, axis=None: ops.flip(m, axis),
+    np.fliplr: lambda m: ops.flip(m, 1), np.flipud: lambda m: ops.flip(m, 0),
+    np.roll: lambda a, shift, axis=None: ops.roll(a, shift, axis),
+    np.pad: _pad, np.tile: lambda A, reps: ops.tile(A, reps),
+    np.repeat: lambda a, repeats, axis=None: ops.repeat(a, repeats, axis),
+    np.take: lambda a, indices, axis=None, out=None, mode="raise": (
+        _no_out(out, "take"), ops.take(a, indices, axis, mode))[1],
+    np.take_along_axis: lambda arr, indices, axis=-1: ops.take_along_axis(arr, indices, axis),
+    np.diff: lambda a, n=1, axis=-1, prepend=None, append=None: ops.diff(
+        a, n, axis, prepend, append),
+    np.any: _truth(ops.any), np.all: _truth(ops.all),
 }
 
 

@@ -37,7 +37,7 @@ from symgrad.ops.checks import ensure_shape
 from symgrad.ops.fused import index_add, matmul_sub, relu_mask
 from symgrad.ops.indexing import index_grad
 from symgrad.ops.reduce import linear_scan
-from symgrad.ops.registry import apply
+from symgrad.ops.registry import REGISTRY, apply
 from symgrad.ops.shape import CONCAT_PART, broadcast_like, reshape_like, size_of, sum_to
 
 # Registered ops without a row, each with the reason. Extend this when an op is tested
@@ -143,7 +143,26 @@ def _scatter_add(shape, index, values):
     return out
 
 
+def _set_at(x, index, v):
+    out = x.copy()
+    out[index] = v
+    return out
+
+
+def _unpermute(x, perm, axis):
+    out = np.empty_like(x)
+    np.put_along_axis(out, perm, x, axis)
+    return out
+
+
+def _mul_at(x, index, v):
+    out = x.copy()
+    np.multiply.at(out, index, v)
+    return out
+
+
 S = (2, 3)  # the default shape: small, but not square
+MASK = np.array([[True, False, True], [False, False, True]])  # a constant boolean mask
 REP = np.array([0, 2, 0, 1])  # an index with a repeat
 
 _SPD = np.array([[2.0, 0.3, 0.1], [0.3, 1.5, 0.2], [0.1, 0.2, 1.8]])
@@ -442,6 +461,104 @@ ROWS = [
     Row("qr_r", lambda a: sg.linalg.qr(a).R, lambda a: np.linalg.qr(a).R, ((4, 3),), "normal"),
     Row("tril", lambda a: sg.linalg.tril(a, -1), lambda a: np.tril(a, -1), ((3, 4),)),
     Row("triu", sg.linalg.triu, np.triu, ((2, 3, 3),)),
+    # ---- array manipulation (symgrad/ops/manip.py): primitives argsort, any, all,
+    # index_set; the rest compositions of slices, gathers, concatenate, broadcast, reshape
+    Row("argsort", lambda x: sg.argsort(x, axis=0), lambda x: np.argsort(x, axis=0),
+        ((3, 4),), "normal"),
+    Row("argsort[stable]", lambda x: sg.argsort(x, None, kind="stable"),
+        lambda x: np.argsort(x, None, kind="stable"), ((2, 3),),
+        np.array([[1.0, 0.0, 1.0], [0.0, 2.0, 1.0]]), ops=("argsort", "reshape")),
+    Row("sort", sg.sort, np.sort, ((3, 4),), "normal", ops=("argsort", "permute_along")),
+    Row("sort[axis0]", lambda x: sg.sort(x, axis=0), lambda x: np.sort(x, axis=0),
+        ((4, 2, 3),), "normal", ops=("argsort", "permute_along")),
+    Row("sort[flat]", lambda x: sg.sort(x, axis=None), lambda x: np.sort(x, axis=None),
+        (S,), "normal", ops=("argsort", "permute_along", "reshape")),
+    Row("permute_along[inverse]", lambda x: apply(
+        REGISTRY["permute_along"], [x, sg.constant(np.array([[2, 0, 1], [0, 1, 2]]))],
+        axis=1, inverse=True), lambda x: _unpermute(x, np.array([[2, 0, 1], [0, 1, 2]]), 1),
+        (S,), ops=("permute_along",)),
+    Row("flip", sg.flip, np.flip, ((2, 3, 4),), ops=("getitem",)),
+    Row("flip[axis]", lambda x: sg.flip(x, 1), lambda x: np.flip(x, 1), (S,), ops=("getitem",)),
+    Row("roll", lambda x: sg.roll(x, (1, -2), axis=(0, 1)),
+        lambda x: np.roll(x, (1, -2), axis=(0, 1)), ((3, 4),),
+        ops=("getitem", "concatenate", "concat_part")),
+    Row("roll[flat]", lambda x: sg.roll(x, 4), lambda x: np.roll(x, 4), (S,),
+        ops=("getitem", "concatenate", "reshape", "reshape_like")),
+    Row("pad", lambda x: sg.pad(x, ((1, 2), (0, 1)), constant_values=1.5),
+        lambda x: np.pad(x, ((1, 2), (0, 1)), constant_values=1.5), (S,),
+        ops=("full", "concatenate", "concat_part")),
+    Row("pad[value]", lambda x, c: sg.pad(x, 1, constant_values=c),
+        lambda x, c: np.pad(x, 1, constant_values=c), ((3,), ()),
+        ops=("broadcast_to", "concatenate", "concat_part")),
+    Row("pad[edge]", lambda x: sg.pad(x, (2, 1), mode="edge"),
+        lambda x: np.pad(x, (2, 1), mode="edge"), (S,),
+        ops=("getitem", "broadcast_to", "concatenate")),
+    Row("pad[wrap]", lambda x: sg.pad(x, ((1, 1), (2, 3)), mode="wrap"),
+        lambda x: np.pad(x, ((1, 1), (2, 3)), mode="wrap"), (S,),
+        ops=("getitem", "concatenate")),
+    Row("pad[reflect]", lambda x: sg.pad(x, ((1, 1), (2, 2)), mode="reflect"),
+        lambda x: np.pad(x, ((1, 1), (2, 2)), mode="reflect"), (S,),
+        ops=("getitem", "concatenate")),
+    Row("pad[symmetric]", lambda x: sg.pad(x, ((2, 1), (3, 3)), mode="symmetric"),
+        lambda x: np.pad(x, ((2, 1), (3, 3)), mode="symmetric"), (S,),
+        ops=("getitem", "concatenate")),
+    Row("tile", lambda x: sg.tile(x, (2, 1, 3)), lambda x: np.tile(x, (2, 1, 3)), (S,),
+        ops=("expand_dims", "broadcast_to", "reshape")),
+    Row("tile[sym]", lambda x: sg.tile(x, 2), lambda x: np.tile(x, 2), ((2, 3),),
+        decl=(("n", 3),), ops=("expand_dims", "broadcast_to", "reshape", "shape_of")),
+    Row("repeat", lambda x: sg.repeat(x, 2, axis=1), lambda x: np.repeat(x, 2, axis=1), (S,),
+        ops=("expand_dims", "broadcast_to", "reshape")),
+    Row("repeat[counts]", lambda x: sg.repeat(x, [2, 0, 1], axis=1),
+        lambda x: np.repeat(x, [2, 0, 1], axis=1), (S,), ops=("getitem", "index_grad")),
+    Row("take", lambda x: sg.take(x, np.array([[0, -1], [2, 2]]), axis=1),
+        lambda x: np.take(x, np.array([[0, -1], [2, 2]]), axis=1), (S,), ops=("getitem",)),
+    Row("take[data]", lambda x, i: sg.take(x, i), lambda x, i: np.take(x, i), (S, (4,)),
+        ("normal", ("int", -6, 6)), ("float64", "int64"), ops=("getitem", "check_index")),
+    Row("take[wrap]", lambda x, i: sg.take(x, i, axis=0, mode="wrap"),
+        lambda x, i: np.take(x, i, axis=0, mode="wrap"), (S, (3,)),
+        ("normal", ("int", -5, 5)), ("float64", "int64"), ops=("getitem", "remainder")),
+    Row("take_along_axis", lambda x, i: sg.take_along_axis(x, i, axis=1),
+        lambda x, i: np.take_along_axis(x, i, axis=1), ((3, 4), (3, 2)),
+        ("normal", ("int", -4, 4)), ("float64", "int64"),
+        ops=("getitem", "arange", "check_index", "index_grad")),
+    Row("take_along_axis[bcast]", lambda x: sg.take_along_axis(x, REP[None, :, None], 1),
+        lambda x: np.take_along_axis(x, REP[None, :, None], 1), ((2, 3, 2),),
+        ops=("getitem", "arange")),
+    Row("diff", sg.diff, np.diff, ((3, 4),), ops=("getitem", "subtract")),
+    Row("diff[n2]", lambda x, p: sg.diff(x, 2, axis=0, prepend=p, append=0.5),
+        lambda x, p: np.diff(x, 2, axis=0, prepend=p, append=0.5), ((3, 2), (1, 2)),
+        ops=("getitem", "subtract", "concatenate", "broadcast_to")),
+    Row("diff[bool]", sg.diff, np.diff, ((2, 4),), "bool", ("bool",),
+        ops=("getitem", "not_equal")),
+    Row("any", lambda x: sg.any(x, axis=0), lambda x: np.any(x, axis=0), ((3, 4),), "bool",
+        ("bool",)),
+    Row("any[float]", lambda x: x.any(), lambda x: x.any(), (S,),
+        np.array([[0.0, 0.0, 0.0], [0.0, -0.5, 0.0]]), ops=("any",)),
+    Row("all", lambda x: sg.all(x, axis=1, keepdims=True),
+        lambda x: np.all(x, axis=1, keepdims=True), ((3, 2),), "bool", ("bool",)),
+    Row("all[int]", sg.all, np.all, (S,), ("int", 1, 4), ("int32",), ops=("all",)),
+    Row("getitem[mask]", lambda x: x[MASK], lambda x: x[MASK], (S,),
+        ops=("getitem", "index_grad")),
+    Row("getitem[mask_axis]", lambda x: x[..., MASK[1]], lambda x: x[..., MASK[1]],
+        ((2, 2, 3),), ops=("getitem",)),
+    Row("index_set", lambda x, v: x.at[REP[:3]].set(v),
+        lambda x, v: _set_at(x, REP[:3], v), ((4, 2), (3, 2))),
+    Row("index_set[repeat]", lambda x, v: x.at[REP].set(v),
+        lambda x, v: _set_at(x, REP, v), ((3, 2), (4, 2)), ops=("index_set", "equal")),
+    Row("index_set[data]", lambda x, v, i: x.at[:, i].set(v),
+        lambda x, v, i: _set_at(x, (slice(None), i), v), ((2, 4), (3,), (3,)),
+        ("normal", "normal", ("int", -4, 4)), ("float64", "float64", "int64"),
+        ops=("index_set", "check_index", "equal", "where")),
+    Row("index_set[mask]", lambda x: x.at[MASK].set(0.0), lambda x: np.where(MASK, 0.0, x),
+        (S,), ops=("index_set",)),
+    Row("at_add", lambda x, v: x.at[REP].add(v), lambda x, v: x + _scatter_add(x.shape, REP, v),
+        ((3, 2), (2,)), ops=("index_add", "broadcast_to")),
+    Row("at_multiply", lambda x, v: x.at[1:, REP[:2]].multiply(v),
+        lambda x, v: _mul_at(x, (slice(1, None), REP[:2]), v), ((3, 4), (2, 2)),
+        ops=("index_set", "getitem", "multiply")),
+    Row("at_multiply[repeat]", lambda x, v: x.at[REP].multiply(v),
+        lambda x, v: _mul_at(x, REP, v), ((3, 2), (4, 1)), ops=("index_set", "multiply"),
+        rtol=1e-14),
 ]
 
 ROWS_BY_NAME = {r.name: r for r in ROWS}

@@ -110,7 +110,7 @@ def test_second_derivative_through_gather():
     ((0, 0, 0, 0), IndexError, "too many indices"),
     ((5,), IndexError, "out of bounds"),
     ((Ellipsis, Ellipsis), IndexError, "single ellipsis"),
-    ((np.array([True, False]),), IndexError, "boolean"),
+    ((np.array([True, False, True]),), IndexError, "boolean"),
     ((np.array([0.5]),), IndexError, "integers"),
     ((slice(0, 2, 0),), IndexError, "step"),
 ])

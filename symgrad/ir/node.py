@@ -322,6 +322,13 @@ class Var:
     def __getitem__(self, index): return _ops().getitem(self, index)
 
     @property
+    def at(self):
+        """Functional index updates, JAX's spelling: ``x.at[idx].set(v)``, ``.add(v)``,
+        ``.multiply(v)`` return new variables (symgrad/ops/manip.py)."""
+        from ..ops.manip import at
+        return at(self)
+
+    @property
     def T(self): return _ops().transpose(self)
 
     def transpose(self, *axes):
@@ -355,7 +362,7 @@ class Var:
 
 
 _METHODS = {"prod", "var", "std", "argmax", "argmin", "squeeze", "clip", "dot", "flatten",
-            "ravel", "cumsum"}
+            "ravel", "cumsum", "argsort", "repeat", "take", "any", "all"}
 
 
 def _ops():

@@ -10,6 +10,8 @@ from .elementwise import (abs, add, ceil, clip, cos, cosh, divide, equal, exp, e
 from .indexing import getitem
 from .leaves import as_var, constant, matrix, scalar, shared, tensor, vector
 from .linalg import dot, einsum, matmul, outer, tensordot
+from .manip import (all, any, argsort, diff, flip, pad, repeat, roll, sort, take,
+                    take_along_axis, tile)
 from .nnfuncs import log_softmax, logsumexp, softmax
 from .reduce import argmax, argmin, cumprod, cumsum, max, mean, min, prod, std, sum, var
 from .registry import REGISTRY, Expr, OpDef, apply, defop
@@ -39,3 +41,7 @@ __all__ = [
     "stack", "std", "stop_gradient", "subtract", "sum", "swapaxes", "tan", "tanh", "tensor",
     "tensordot", "transpose", "var", "vector", "where", "zeros", "zeros_like",
 ]
+
+# array manipulation (symgrad/ops/manip.py)
+__all__ += ["all", "any", "argsort", "diff", "flip", "pad", "repeat", "roll", "sort", "take",
+            "take_along_axis", "tile"]

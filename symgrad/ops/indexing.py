@@ -61,8 +61,9 @@ def _normalize_index(x: Var, index):
         else:
             v = as_var(item)
             if v.dtype == np.bool_:
-                raise IndexError("boolean mask indices are not supported (the result's shape "
-                                 "would depend on the data); use sg.where")
+                raise IndexError("boolean mask indices that are data are not supported (the "
+                                 "result's shape would depend on them); use sg.where, or a "
+                                 "constant mask (a NumPy bool array)")
             if v.dtype.kind not in "iu":
                 raise IndexError(f"array indices must be integers, got {v.type}")
             entries.append(("adv", len(adv)))
@@ -215,13 +216,59 @@ def _check_constant_bounds(x: Var, entries, adv: list[Var]) -> None:
         axis += 1
 
 
-def getitem(x, index):
-    """``x[index]`` with NumPy's basic and integer-array indexing rules."""
-    x = as_var(x)
-    entries, adv = _normalize_index(x, index)
+def _expand_masks(x: Var, index) -> tuple:
+    """``index`` with each constant boolean mask (a NumPy bool array, or a constant
+    variable of bool dtype) replaced by its ``np.nonzero`` integer arrays, as NumPy reads
+    it: the result's shape is then static. The mask's shape must match the axes it
+    covers."""
+    if not isinstance(index, tuple):
+        index = (index,)
+
+    def mask_of(item):
+        if isinstance(item, list) and item and all(isinstance(i, (bool, np.bool_))
+                                                   for i in np.ravel(np.asarray(item))):
+            item = np.asarray(item)
+        if isinstance(item, np.ndarray) and item.dtype == np.bool_ and item.ndim:
+            return item
+        if isinstance(item, Var) and item.dtype == np.bool_ and item.op.leaf == "constant" \
+                and item.ndim:
+            return item.value
+        return None
+
+    def consumed(item):
+        if item is None or item is Ellipsis:
+            return 0
+        m = mask_of(item)
+        return 1 if m is None else m.ndim
+
+    if not any(mask_of(i) is not None for i in index):
+        return index
+    out = []
+    for k, item in enumerate(index):
+        m = mask_of(item)
+        if m is None:
+            out.append(item)
+            continue
+        before = index[:k]
+        if any(i is Ellipsis for i in before):
+            start = x.ndim - sum(consumed(i) for i in index[k:])
+        else:
+            start = sum(consumed(i) for i in before)
+        dims = x.type.shape[start:start + m.ndim]
+        if start < 0 or len(dims) != m.ndim or any(d != s for d, s in zip(dims, m.shape)):
+            raise IndexError(f"boolean index of shape {m.shape} does not match axes "
+                             f"{start}..{start + m.ndim - 1} of {x!r} (shape "
+                             f"{tuple(dims)}); a mask needs those static sizes")
+        out.extend(np.nonzero(m))
+    return tuple(out)
+
+
+def prepare_index(x: Var, index) -> tuple:
+    """``(entries, adv)`` for ``x[index]``: the normalised index (constant boolean masks
+    become their integer positions), constant index arrays checked against ``x``'s static
+    sizes now, index arrays that are data checked when the function runs."""
+    entries, adv = _normalize_index(x, _expand_masks(x, index))
     _check_constant_bounds(x, entries, adv)
-    if all(e == ("slice", None, None, None) for e in entries):
-        return x
     axis = 0
     for e in entries:      # indices that are data are checked when the function runs
         if e[0] == "adv":
@@ -230,5 +277,14 @@ def getitem(x, index):
                                          f"of {describe(x)}")
         if e[0] != "new":
             axis += 1
-    return apply(GETITEM, [x, *adv], index=entries)
+    return entries, adv
 
+
+def getitem(x, index):
+    """``x[index]`` with NumPy's basic and integer-array indexing rules; a boolean mask
+    that is a constant (a NumPy array) selects the positions where it is true."""
+    x = as_var(x)
+    entries, adv = prepare_index(x, index)
+    if all(e == ("slice", None, None, None) for e in entries):
+        return x
+    return apply(GETITEM, [x, *adv], index=entries)
