@@ -133,6 +133,7 @@ class Function:
             raise ValueError(f"function: name must be a Python identifier that is not a "
                              f"keyword, a builtin, 'np' or private (no leading _), got {name!r}")
         self.name = name
+        self._passes = passes          # kept for pickling (compiled again on load)
         self.check_finite = bool(check_finite)
         self.optimize = bool(optimize)
 
@@ -296,15 +297,11 @@ class Function:
         # to _call_general
         return self._entry(self, args, kwargs)
 
-    def __getstate__(self):
-        # the entry holds this function's shared variables; a copy makes its own (below)
-        state = dict(self.__dict__)
-        state.pop("_entry", None)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._entry = _make_entry(self)
+    def __reduce__(self):
+        # pickles (and copies) what the function was made from and compiles again on load:
+        # see symgrad/pickling.py
+        from .pickling import reduce_function
+        return reduce_function(self)
 
     def _call_general(self, args, kwargs):
         """Validate and convert every argument, then run; the reference for _make_entry."""

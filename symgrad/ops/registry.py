@@ -121,6 +121,10 @@ class OpDef:
     def __repr__(self) -> str:
         return f"<op {self.name}>"
 
+    def __reduce__(self):  # by name and defining module: see symgrad/pickling.py
+        from ..pickling import reduce_op
+        return reduce_op(self)
+
 
 def _template_emitter(template: str):
     def emit(args, **params):
