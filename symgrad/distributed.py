@@ -277,15 +277,8 @@ def split(step: Function, dim: str = "batch") -> SplitStep:
         """The value of a size over the batch, for the whole batch."""
         hit = global_counts.get(c.id)
         if hit is None:
-            x = c.inputs[0]
             axes = (c.params["axis"],) if c.op.name == "shape_of" else c.params["axes"]
-            k = 1
-            for a in axes:
-                if a != axis[x.id]:
-                    d = x.type.shape[a]
-                    if not isinstance(d, int):
-                        refuse(c, "a size over the batch and a non-static axis")
-                    k *= d
+            k = _static_size(c, axes, axis, refuse)
             hit = n_total if k == 1 else n_total * k
             if hit.dtype != c.dtype:
                 hit = astype(hit, c.dtype)
@@ -408,17 +401,21 @@ def split(step: Function, dim: str = "batch") -> SplitStep:
 
 def _mean_count(p: Var, axis, refuse, n_total) -> Var:
     """The number of elements a mean over the batch divides by, for the whole batch."""
-    x = p.inputs[0]
     reduced = p.params["axis"]
-    reduced = range(x.ndim) if reduced is None else reduced
-    k = 1
-    for a in reduced:
+    k = _static_size(p, range(p.inputs[0].ndim) if reduced is None else reduced, axis, refuse)
+    return n_total if k == 1 else n_total * k
+
+
+def _static_size(n: Var, axes, axis, refuse) -> int:
+    """The number of elements over ``axes`` of ``n``'s input, the batch axis left out."""
+    x, k = n.inputs[0], 1
+    for a in axes:
         if a != axis[x.id]:
             d = x.type.shape[a]
             if not isinstance(d, int):
-                refuse(p, "a mean over the batch and a non-static axis")
+                refuse(n, "a size over the batch and an axis of non-static size")
             k *= d
-    return n_total if k == 1 else n_total * k
+    return k
 
 
 def _check_row_local(n: Var, kind, axis, rowidx, refuse):

@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
 # pages whose python blocks are meant to run
-RUN = ["tutorial.md", "reading_generated_code.md", "optimizers.md", "optimizer.md"]
+RUN = ["tutorial.md", "reading_generated_code.md", "optimizers.md", "optimizer.md",
+       "distributed.md"]
 # pages whose python blocks are listings of generated code: they must at least parse
 LISTINGS = ["performance.md"]
 
