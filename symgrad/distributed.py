@@ -44,7 +44,7 @@ from .function import Function
 from .ir.graph import clone, toposort
 from .ir.node import SharedVariable, Var
 from .ops import astype
-from .ops.leaves import constant, tensor
+from .ops.leaves import tensor
 from .ops.registry import REGISTRY, apply, describe
 
 __all__ = ["data_parallel", "split", "SplitStep", "DataParallel", "SplitError"]
@@ -421,7 +421,7 @@ def _static_size(n: Var, axes, axis, refuse) -> int:
 def _check_row_local(n: Var, kind, axis, rowidx, refuse):
     """A node that keeps the batch axis: is each example's result its own?"""
     op = n.op
-    if op.elementwise or op.name in _ROW_LOCAL and op.name not in ("cumsum",):
+    if op.elementwise or op.name in _ROW_LOCAL:
         return
     if op.name == "cumsum":
         if n.params.get("axis") == axis[n.inputs[0].id]:

@@ -107,6 +107,15 @@ def test_batch_statistics_are_refused():
         split(step)
 
 
+def test_an_op_mixing_examples_is_refused_naming_it():
+    x = sg.tensor("x", shape=("batch", 3))
+    W = sg.shared(np.ones((3, 2)), name="W")
+    loss = sg.cumsum(x @ W, axis=0).sum()
+    step = sg.function([x], loss, updates={W: W - 0.1 * sg.grad(loss, W)})
+    with pytest.raises(SplitError, match="at op cumsum .*cumulative sum along the batch"):
+        split(step)
+
+
 def test_split_needs_the_named_dimension():
     x = sg.tensor("x", shape=(4, 3))
     W = sg.shared(np.ones((3, 2)), name="W")
