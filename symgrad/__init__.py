@@ -23,13 +23,15 @@ from .ops import (abs, add, amax, amin, arange, astype, broadcast_to, clip, cons
                   where, zeros_like)
 from .ops.registry import REGISTRY, Expr, OpDef, defop
 from . import linalg, optim, random  # noqa: E402 - after the ops: `random` is not ops.random
+from . import distributed  # noqa: E402 - Dask is imported only when a step runs on it
 from .printing import debugprint, render, to_dot, to_networkx
 from .rewrite import optimize
 from .sympy_bridge import from_sympy, to_sympy
 from .testing import check_grad
 
 __all__ = [
-    "__version__", "nn", "grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "vmap",
+    "__version__", "nn", "distributed", "linalg", "grad", "vjp", "jvp", "jacobian", "hessian",
+    "hvp", "vmap",
     "check_grad", "to_sympy", "from_sympy", "function", "Function", "MissingInputError",
     "Var", "SharedVariable", "TensorType", "ShapeError", "defop", "OpDef", "Expr", "REGISTRY",
     "debugprint", "to_dot", "to_networkx", "render", "optimize",

@@ -150,6 +150,7 @@ class Function:
             raise ValueError(f"function: name must be a Python identifier that is not a "
                              f"keyword, a builtin, 'np' or private (no leading _), got {name!r}")
         self.name = name
+        self._passes = passes          # kept for pickling (compiled again on load)
         self.check_finite = bool(check_finite)
         self.optimize = bool(optimize)
 
@@ -336,16 +337,11 @@ class Function:
             locate_error(self._compiled, exc)
             raise
 
-    def __getstate__(self):
-        # the entries hold this function's shared variables; a copy makes its own (below)
-        state = dict(self.__dict__)
-        state.pop("_entry", None)
-        state.pop("_slow_entry", None)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._make_entries()
+    def __reduce__(self):
+        # pickles (and copies) what the function was made from and compiles again on load:
+        # see symgrad/pickling.py
+        from .pickling import reduce_function
+        return reduce_function(self)
 
     def _make_entries(self):
         self._slow_entry = _make_entry(self, shortcut=False)

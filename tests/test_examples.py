@@ -131,3 +131,14 @@ def test_train_mlp_reaches_97_percent(tmp_path, argv):
     result = _load("train_mlp").main(argv + ["--out", str(tmp_path), "--quiet"])
     assert result["test_accuracy"] >= 0.97
     assert result["seconds"] < 60
+
+
+def test_train_dask_quick_run_matches_the_local_step(capsys):
+    pytest.importorskip("distributed")
+    result = _load("train_dask").main(["--rows", "2000", "--features", "16", "--hidden", "32",
+                                       "--batch-size", "500", "--epochs", "1"])
+    assert set(result) == {"digits", "synthetic"}
+    for r in result.values():
+        assert r["max_rel_diff"] < 1e-12 and r["stats"]["failed_attempts"] == 0
+    out = capsys.readouterr().out
+    assert "ms data-parallel vs" in out and "epoch 1" in out

@@ -321,6 +321,15 @@ class Var:
 
     def __getitem__(self, index): return _ops().getitem(self, index)
 
+    # pickling (iterative, whatever the depth of the graph): see symgrad/pickling.py
+    def __reduce__(self):
+        from ..pickling import reduce_var
+        return reduce_var(self)
+
+    def __setstate__(self, state):
+        from ..pickling import restore_var
+        restore_var(self, state)
+
     @property
     def at(self):
         """Functional index updates, JAX's spelling: ``x.at[idx].set(v)``, ``.add(v)``,

@@ -230,7 +230,7 @@ LINEAR_SCAN = defop("linear_scan", infer=_scan_infer,
                         f"_linear_scan({args[0].text}, {args[1].text}, {axis}, {reverse})"),
                     vjp=_scan_vjp, inline=False, helpers=(LINEAR_SCAN_HELPER,), short="scan",
                     doc="``h[k] = a[k] * h[k-1] + b[k]`` along ``axis`` (backwards when "
-                        "``reverse``): the derivative of ``cumprod`` without division.")
+                        "``reverse``): the derivative of ``cumprod`` without division.", positionwise=True)
 
 
 def linear_scan(a, b, axis: int, reverse: bool = False):
@@ -256,7 +256,7 @@ def _cumprod_vjp(g, out, x, axis):
 
 CUMPROD = defop("cumprod", infer=_cumprod_infer,
                 emit=lambda args, axis: Expr(f"np.cumprod({args[0].text}, axis={axis})"),
-                vjp=_cumprod_vjp, inline=False)
+                vjp=_cumprod_vjp, inline=False, positionwise=True)
 
 
 def cumprod(x, axis=None):
@@ -365,7 +365,7 @@ def _cumsum_vjp(g, out, x, axis):
 
 
 CUMSUM = defop("cumsum", infer=_cumsum_infer, emit=_cumsum_emit, vjp=_cumsum_vjp,
-               inline=False)
+               inline=False, positionwise=True)
 
 
 def cumsum(x, axis=None):

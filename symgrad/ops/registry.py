@@ -69,6 +69,12 @@ names (an op that says nothing gets the conservative default):
   returns the op's result for the whole batch (batch axis first), or None to let vmap
   apply the op once per batch element. Elementwise ops, reductions, transposes, axis
   insertions and static reshapes need none.
+* ``positionwise``: along every axis of the result except the one named by the op's
+  ``axis`` parameter (if any), each position depends only on the same position of the
+  inputs: the op never mixes entries across those axes (``concatenate``, ``stack``,
+  ``cumsum`` along its axis only, run-time checks). Elementwise ops, reductions and
+  entry-moving ops say so through their own facts. ``sg.distributed`` reads it to know
+  which ops keep the examples of a batch apart.
 * ``label``: a word for the comment of a forward line computing the op in generated code
   (the activations: ``"relu"``, ``"tanh"``...); None: no such comment.
 * ``sympy``: also read backwards: ``from_sympy`` turns the SymPy function an op's
@@ -158,7 +164,8 @@ class OpDef:
                  identity: bool = False, entries: str | None = None, fills: str | None = None,
                  reduction: str | None = None, writes: str | None = None,
                  python_int: bool = False, positive: bool = False, label: str | None = None,
-                 truth_inputs: Sequence[int] = (), batch: Callable | None = None):
+                 truth_inputs: Sequence[int] = (), batch: Callable | None = None,
+                 positionwise: bool = False):
         for field, value, allowed in (("leaf", leaf, LEAF_KINDS), ("linear", linear, LINEAR),
                                       ("entries", entries, ENTRIES),
                                       ("reduction", reduction, REDUCTIONS),
@@ -196,9 +203,14 @@ class OpDef:
         self.label = label
         self.truth_inputs = tuple(truth_inputs)
         self.batch = batch
+        self.positionwise = positionwise
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
+
+    def __reduce__(self):  # by name and defining module: see symgrad/pickling.py
+        from ..pickling import reduce_op
+        return reduce_op(self)
 
 
 def _template_emitter(template: str):

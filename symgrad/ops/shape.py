@@ -742,7 +742,7 @@ def _concat_part_vjp(g, out, gin, *sizes, axis, part, dims):
 
 
 CONCAT_PART = defop("concat_part", infer=_concat_part_infer, emit=_concat_part_emit,
-                    vjp=_concat_part_vjp, view=True, inline=True, short="part")
+                    vjp=_concat_part_vjp, view=True, inline=True, short="part", positionwise=True)
 
 
 def _concatenate_vjp(g, out, *xs, axis):
@@ -756,7 +756,7 @@ CONCATENATE = defop(
     "concatenate", infer=_concatenate_infer,
     emit=lambda a, axis: Expr(f"np.concatenate([{', '.join(x.text for x in a)}], "
                               f"axis={axis})"),
-    vjp=_concatenate_vjp, inline=False, short="concat")
+    vjp=_concatenate_vjp, inline=False, short="concat", positionwise=True)
 
 
 def concatenate(arrays, axis=0):
@@ -797,7 +797,7 @@ def _stack_vjp(g, out, *xs, axis):
 STACK = defop(
     "stack", infer=_stack_infer,
     emit=lambda a, axis: Expr(f"np.stack([{', '.join(x.text for x in a)}], axis={axis})"),
-    vjp=_stack_vjp, inline=False)
+    vjp=_stack_vjp, inline=False, positionwise=True)
 
 
 def stack(arrays, axis=0):
