@@ -10,15 +10,21 @@ from .elementwise import (abs, add, ceil, clip, cos, cosh, divide, equal, exp, e
 from .indexing import getitem
 from .leaves import as_var, constant, matrix, scalar, shared, tensor, vector
 from .linalg import dot, einsum, matmul, outer, tensordot
-from .nnfuncs import log_softmax, logsumexp, softmax
+from .nnfuncs import elu, gelu, hard_tanh, log_sigmoid, log_softmax, logsumexp, selu, softmax
 from .reduce import argmax, argmin, cumprod, cumsum, max, mean, min, prod, std, sum, var
 from .registry import REGISTRY, Expr, OpDef, apply, defop
+from .special import (arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, cbrt, erf,
+                      erfc, exp2, fmod, hypot, log2, log10, logaddexp, logaddexp2, ndtr,
+                      reciprocal, silu, softsign)
 from .shape import (arange, astype, broadcast_like, broadcast_to, concatenate, expand_dims,
                     flatten, full, full_like, one_hot, ones, ones_like, ravel, reshape,
                     reshape_like, shape_of, size_of, squeeze, stack, sum_to, swapaxes,
                     transpose, zeros, zeros_like)
 
 amax, amin = max, min
+# NumPy 2's array-API names of the inverse functions
+asin, acos, atan, atan2, asinh, acosh, atanh = (arcsin, arccos, arctan, arctan2, arcsinh,
+                                                arccosh, arctanh)
 
 # What ``from symgrad.ops import *`` (and so ``symgrad``) exports: the ops by their NumPy
 # names, never this package's submodules.
@@ -38,4 +44,11 @@ __all__ = [
     "squeeze",
     "stack", "std", "stop_gradient", "subtract", "sum", "swapaxes", "tan", "tanh", "tensor",
     "tensordot", "transpose", "var", "vector", "where", "zeros", "zeros_like",
+]
+# special functions and activations (issue 15)
+__all__ += [
+    "arcsin", "arccos", "arctan", "arctan2", "arcsinh", "arccosh", "arctanh", "asin", "acos",
+    "atan", "atan2", "asinh", "acosh", "atanh", "log2", "log10", "exp2", "hypot", "logaddexp",
+    "logaddexp2", "cbrt", "reciprocal", "fmod", "erf", "erfc", "ndtr", "softsign", "elu",
+    "selu", "silu", "gelu", "log_sigmoid", "hard_tanh",
 ]
