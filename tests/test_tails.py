@@ -341,6 +341,24 @@ def _npdf_mp(x):
     return mpmath.exp(-x * x / 2) / mpmath.sqrt(2 * mpmath.pi)
 
 
+_GELU_C = 2 * mpmath.sqrt(2 / mpmath.pi)
+
+
+def _gelu_tanh_mp(x):
+    """x (1 + tanh(u / 2)) / 2 = x sigmoid(u), u = 2 sqrt(2/pi) (x + 0.044715 x**3)."""
+    if mpmath.isinf(x):
+        return max(x, 0)
+    return x * sigmoid_mp(_GELU_C * (x + mpmath.mpf("0.044715") * x ** 3))
+
+
+def _gelu_tanh_d(x):
+    if mpmath.isinf(x):
+        return mpmath.mpf(x > 0)
+    u = _GELU_C * (x + mpmath.mpf("0.044715") * x ** 3)
+    du = _GELU_C * (1 + 3 * mpmath.mpf("0.044715") * x ** 2)
+    return sigmoid_mp(u) + x * sigmoid_mp(u) * sigmoid_mp(-u) * du
+
+
 def _fmod_exact(a, b):
     if b == 0:
         return None
@@ -436,6 +454,14 @@ ROWS += [
     Tail("gelu", sg.gelu, lambda x: x * _ndtr_mp(x) if mpmath.isfinite(x) else max(x, 0),
          (lambda x: _ndtr_mp(x) + x * _npdf_mp(x) if mpmath.isfinite(x) else
           mpmath.mpf(x > 0),), ulps=6, dulps=30),
+    # the tanh form, x sigmoid(u) with u = 2 sqrt(2/pi) (x + 0.044715 x**3): its slope has
+    # a root near x = -0.75 (11 ulps at -0.7, as gelu's). Below x = -1 sigmoid(u) is
+    # exp(-|u|) of a u rounded by a few ulps, so the error grows as |u| (575 ulps at x = -20,
+    # u = -600, before all underflows at x = -25): an approximation's far tail, not tightened
+    Tail("gelu[tanh]", lambda x: sg.gelu(x, approximate=True), _gelu_tanh_mp,
+         (_gelu_tanh_d,), ops=("sigmoid",), domain=lambda x: x >= -1, dulps=16),
+    Tail("gelu[tanh_tail]", lambda x: sg.gelu(x, approximate=True), _gelu_tanh_mp,
+         (_gelu_tanh_d,), ops=("sigmoid",), domain=lambda x: x < -1, ulps=1000, dulps=1000),
     Tail("elu", sg.elu, lambda x: x if x > 0 else mpmath.expm1(x),
          (lambda x: mpmath.mpf(1) if x > 0 else mpmath.exp(x),), ops=("where", "expm1")),
     Tail("selu", sg.selu, lambda x: mpmath.mpf("1.0507009873554804934193349852946") * (

@@ -10,8 +10,8 @@ result does not depend on it.
 
 from __future__ import annotations
 
-from .elementwise import (clip, exp, expm1, log, sigmoid, softplus, square, stop_gradient,
-                          where)
+from .elementwise import (clip, exp, expm1, log, maximum, sigmoid, softplus, square,
+                          stop_gradient, where)
 from .leaves import as_var
 from .reduce import max as _max
 from .reduce import sum as _sum
@@ -100,5 +100,8 @@ def gelu(x, approximate=False):
     ``x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x**3))``, which does not cancel for x < 0."""
     x = as_var(x)
     if approximate:
-        return x * sigmoid(1.5957691216057308 * (x + 0.044715 * (x * square(x))))
+        # beyond |x| = 30 the sigmoid is 0 or 1 exactly: clipping its argument keeps x**3
+        # finite (and so the derivative), and max(x, -30) keeps -inf * 0 out
+        xc = clip(x, -30.0, 30.0)
+        return maximum(x, -30.0) * sigmoid(1.5957691216057308 * (xc + 0.044715 * (xc * square(xc))))
     return _gelu_exact(x)
