@@ -1,8 +1,9 @@
 """Elementwise special functions: inverse trigonometric and hyperbolic functions, logs and
 exponentials in base 2 and 10, ``hypot``, ``logaddexp``/``logaddexp2``, ``cbrt``,
-``reciprocal``, ``fmod``, and the error function family (``erf``, ``erfc``, ``ndtr``) with
-``softsign``. NumPy's names and conventions; each op is one ``defop`` (through the
-``_unary``/``_binary`` rows of ``elementwise``).
+``reciprocal``, ``fmod``, the error function family (``erf``, ``erfc``, ``ndtr``), and the
+activations that need rules of their own (``gelu``, ``silu``, ``softsign``; the others are
+compositions in ``nnfuncs``). NumPy's names and conventions; each op is one ``defop``
+(through the ``_unary``/``_binary`` rows of ``elementwise``).
 
 The derivative rules are written so that they stay within a few ulps over the whole float
 range (``tests/test_tails.py`` checks them against mpmath): ``1 - x**2`` is written
@@ -10,18 +11,18 @@ range (``tests/test_tails.py`` checks them against mpmath): ``1 - x**2`` is writ
 overflows, and the rules of ``hypot`` and ``arctan2`` scale their inputs by a power of two
 first (exact), so that no square overflows or underflows unless the result does.
 
-NumPy has no error function, so ``erf``, ``erfc`` and ``ndtr`` are emitted as calls of
-short helper functions written into the generated module (NumPy only): W. J. Cody's
-rational Chebyshev approximations (Math. Comp. 23, 1969; the coefficients of his
+NumPy has no error function, so ``erf``, ``erfc``, ``ndtr`` and ``gelu`` are emitted as
+calls of short helper functions written into the generated module (NumPy only): W. J.
+Cody's rational Chebyshev approximations (Math. Comp. 23, 1969; the coefficients of his
 ``calerf``), with ``exp(-x**2)`` computed from an exact split of ``x**2``.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy
-
-import math
 
 from .elementwise import (_binary, _unary, abs, clip, equal, exp, floor, floor_divide, less,
                           maximum, minimum, sigmoid, sign, sqrt, square, stop_gradient, where)
@@ -52,7 +53,9 @@ def _pow2_scale(a, b):
         return as_var(np.asarray(1, dt))
     t, s = _SCALES[dt]
     m = maximum(abs(a), abs(b))
-    c = (lambda v: as_var(np.asarray(v, dt)))
+
+    def c(v):
+        return as_var(np.asarray(v, dt))
     return where(m > 2.0 ** t, c(2.0 ** -s), where(m < 2.0 ** -t, c(2.0 ** s), c(1.0)))
 
 
@@ -66,7 +69,8 @@ def _split(dtype):
 def exp_neg_square(x, s=1.0, factor=None):
     """``exp(-s * x**2)`` (s = 1 or 0.5), or ``factor * exp(-s * x**2)``, as a graph, to a
     few ulps: ``x**2`` is split exactly as ``h**2 + (|x| - h)(|x| + h)`` with ``h`` = |x|
-    rounded down to a multiple of 1/1024 (``h**2`` and ``s * h**2`` are exact floats),
+    rounded down to a multiple of 1/1024 (1/256 in float32: ``h**2`` and ``s * h**2`` are
+    exact floats),
     because exp multiplies the error of its argument by the argument (30 ulps at x = 5 for
     ``exp(-x * x)``). With a factor, the exact exponent is shifted by 100 so that no
     subnormal is multiplied by the factor (x exp(-x**2 / 2) at x = -38 is subnormal).
@@ -125,6 +129,8 @@ ARCSINH, arcsinh = _unary("arcsinh", "np.arcsinh({0})", _arcsinh_vjp, sympy.asin
 # 1 / sqrt(x**2 - 1) as 1 / (sqrt(x - 1) sqrt(x + 1)): no cancellation at 1, no overflow
 ARCCOSH, arccosh = _unary("arccosh", "np.arccosh({0})",
                           lambda g, out, x: [g / (sqrt(x - 1.0) * sqrt(x + 1.0))], sympy.acosh)
+# 1 / (1 - x**2) as (1 / (1 - x)) / (1 + x): no cancellation at |x| = 1, and (outside the
+# domain) no overflow of (1 - x)(1 + x) where the exact value is a subnormal
 ARCTANH, arctanh = _unary("arctanh", "np.arctanh({0})",
                           lambda g, out, x: [g * ((1.0 / (1.0 - x)) / (1.0 + x))],
                           sympy.atanh)
