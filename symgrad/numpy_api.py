@@ -34,6 +34,12 @@ _UFUNCS = {
     "logical_xor": ops.logical_xor, "logical_not": ops.logical_not,
     "bitwise_and": ops.bitwise_and, "bitwise_or": ops.bitwise_or,
     "bitwise_xor": ops.bitwise_xor, "invert": ops.invert, "matmul": ops.matmul,
+    # special functions (NumPy 2's asin, atan2... are these same ufuncs)
+    "arcsin": ops.arcsin, "arccos": ops.arccos, "arctan": ops.arctan,
+    "arctan2": ops.arctan2, "arcsinh": ops.arcsinh, "arccosh": ops.arccosh,
+    "arctanh": ops.arctanh, "log2": ops.log2, "log10": ops.log10, "exp2": ops.exp2,
+    "hypot": ops.hypot, "logaddexp": ops.logaddexp, "logaddexp2": ops.logaddexp2,
+    "cbrt": ops.cbrt, "reciprocal": ops.reciprocal, "fmod": ops.fmod,
 }
 # ufunc.reduce / ufunc.accumulate -> the reduction or scan they are
 _REDUCE = {"add": ops.sum, "multiply": ops.prod, "maximum": ops.max, "minimum": ops.min}

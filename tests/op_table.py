@@ -27,6 +27,7 @@ Input domains (one per input, or one for all):
 from __future__ import annotations
 
 import dataclasses
+import math
 import zlib
 from typing import Callable
 
@@ -559,6 +560,48 @@ ROWS = [
     Row("at_multiply[repeat]", lambda x, v: x.at[REP].multiply(v),
         lambda x, v: _mul_at(x, REP, v), ((3, 2), (4, 1)), ops=("index_set", "multiply"),
         rtol=1e-14),
+    # ---- special functions and activations (issue 15, item 3); references: NumPy, and
+    # math.erf / math.erfc for the error functions
+    Row("arcsin", sg.arcsin, np.arcsin, (S,), "unit"),
+    Row("arccos", sg.arccos, np.arccos, (S,), "unit"),
+    Row("arctan", sg.arctan, np.arctan, ((3, 4),), ("uniform", -3.0, 3.0)),
+    Row("arctan2", sg.arctan2, np.arctan2, (S, (3,)), "normal"),
+    Row("arcsinh", sg.arcsinh, np.arcsinh, ((3, 4),), ("uniform", -3.0, 3.0)),
+    Row("arccosh", sg.arccosh, np.arccosh, (S,), ("uniform", 1.2, 4.0)),
+    Row("arctanh", sg.arctanh, np.arctanh, (S,), "unit"),
+    Row("log2", sg.log2, np.log2, (S,), "positive"),
+    Row("log10", sg.log10, np.log10, (S,), "positive"),
+    Row("exp2", sg.exp2, np.exp2, (S,), "normal"),
+    Row("hypot", sg.hypot, np.hypot, (S, (3,)), "normal"),
+    Row("logaddexp", sg.logaddexp, np.logaddexp, (S, S), "normal"),
+    Row("logaddexp2", sg.logaddexp2, np.logaddexp2, (S, (3,)), "normal"),
+    Row("cbrt", sg.cbrt, np.cbrt, (S,)),
+    Row("reciprocal", sg.reciprocal, np.reciprocal, (S,)),
+    # x1 / x2 stays inside (1.5, 1.95) or (-1.95, -1.5): away from the jumps
+    Row("fmod", sg.fmod, np.fmod, (S, S), (np.array([[2.7, -2.6, 2.8], [-2.55, 2.9, -2.75]]),
+                                           np.array([[1.5, 1.55, -1.6], [-1.52, -1.58, 1.49]]))),
+    Row("erf", sg.erf, lambda x: np.vectorize(math.erf)(x), ((3, 4),), ("uniform", -3.0, 3.0)),
+    Row("erfc", sg.erfc, lambda x: np.vectorize(math.erfc)(x), ((3, 4),),
+        ("uniform", -3.0, 6.0)),
+    Row("ndtr", sg.ndtr, lambda x: np.vectorize(lambda v: math.erfc(-v / math.sqrt(2)) / 2)(x),
+        ((3, 4),), ("uniform", -6.0, 4.0)),
+    Row("softsign", sg.softsign, lambda x: x / (1 + np.abs(x)), (S,), "normal"),
+    Row("gelu", sg.gelu, lambda x: x * np.vectorize(lambda v: math.erfc(-v / math.sqrt(2)) / 2)(x),
+        ((3, 4),), ("uniform", -4.0, 4.0)),
+    Row("gelu[tanh]", lambda x: sg.gelu(x, approximate=True),
+        lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))),
+        ((3, 4),), ("uniform", -4.0, 4.0), ops=("multiply", "sigmoid")),
+    Row("elu", sg.elu, lambda x: np.where(x > 0, x, np.expm1(x)), (S,), "real",
+        ops=("where", "expm1")),
+    Row("elu[alpha]", lambda x: sg.elu(x, alpha=0.5),
+        lambda x: np.where(x > 0, x, 0.5 * np.expm1(x)), (S,), "real", ops=("where", "expm1")),
+    Row("selu", sg.selu, lambda x: 1.0507009873554805 * np.where(
+        x > 0, x, 1.6732632423543772 * np.expm1(x)), (S,), "real", ops=("where", "expm1")),
+    Row("silu", sg.silu, lambda x: x * _sigmoid(x), ((3, 4),), ("uniform", -8.0, 8.0)),
+    Row("log_sigmoid", sg.log_sigmoid, lambda x: -np.logaddexp(0, -x), (S,), "normal",
+        ops=("softplus",)),
+    Row("hard_tanh", sg.hard_tanh, lambda x: np.clip(x, -1, 1), ((3, 4),),
+        ("uniform", -2.0, 2.0), ops=("clip",)),
 ]
 
 ROWS_BY_NAME = {r.name: r for r in ROWS}

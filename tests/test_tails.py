@@ -312,6 +312,171 @@ ROWS += [
     Tail("clip", lambda x: sg.clip(x, -1.5, 2.0 ** 100), lambda x: min(max(x, -1.5), 2 ** 100),
          (lambda x: mpmath.mpf(-1.5 <= x <= 2 ** 100),), ulps=0, dulps=0),
 ]
+
+
+# ---- special functions and activations (issue 15, item 3) -------------------------------
+def _finite(*xs):
+    return all(math.isfinite(x) for x in xs)
+
+
+def _cbrt_mp(x):
+    return mpmath.sign(x) * mpmath.cbrt(abs(x))
+
+
+def _erfc_mp(x):
+    # mpmath's erfc overflows a float for huge x; erfc(1e5) = exp(-1e10)... is far below
+    # the smallest subnormal anyway
+    return mpmath.mpf(0) if x > 1e5 else mpmath.mpf(2) if x < -1e5 else mpmath.erfc(x)
+
+
+def _erf_mp(x):
+    return mpmath.sign(x) if abs(x) > 1e5 else mpmath.erf(x)
+
+
+def _ndtr_mp(x):
+    return _erfc_mp(-x / mpmath.sqrt(2)) / 2
+
+
+def _npdf_mp(x):
+    return mpmath.exp(-x * x / 2) / mpmath.sqrt(2 * mpmath.pi)
+
+
+_GELU_C = 2 * mpmath.sqrt(2 / mpmath.pi)
+
+
+def _gelu_tanh_mp(x):
+    """x (1 + tanh(u / 2)) / 2 = x sigmoid(u), u = 2 sqrt(2/pi) (x + 0.044715 x**3)."""
+    if mpmath.isinf(x):
+        return max(x, 0)
+    return x * sigmoid_mp(_GELU_C * (x + mpmath.mpf("0.044715") * x ** 3))
+
+
+def _gelu_tanh_d(x):
+    if mpmath.isinf(x):
+        return mpmath.mpf(x > 0)
+    u = _GELU_C * (x + mpmath.mpf("0.044715") * x ** 3)
+    du = _GELU_C * (1 + 3 * mpmath.mpf("0.044715") * x ** 2)
+    return sigmoid_mp(u) + x * sigmoid_mp(u) * sigmoid_mp(-u) * du
+
+
+def _fmod_exact(a, b):
+    if b == 0:
+        return None
+    q = a / b
+    return a - b * (math.floor(q) if q >= 0 else math.ceil(q))
+
+
+def _logaddexp_mp(base):
+    """log_base(base**a + base**b) as max + log_base(1 + base**-|a - b|) (a, b exact)."""
+    def f(a, b):
+        m = max(a, b)
+        if mpmath.isinf(m):
+            return m
+        return m + mpmath.log1p(mpmath.power(base, -abs(a - b))) / mpmath.log(base)
+    return f
+
+
+def _atan2_d(num_is_x):
+    """The partials of arctan2(y, x): x / (x**2 + y**2) and -y / (x**2 + y**2); taken as
+    0 at the origin (the rule's convention)."""
+    def d(y, x):
+        if x == 0 and y == 0:
+            return mpmath.mpf(0)
+        return (x if num_is_x else -y) / (x * x + y * y)
+    return d
+
+
+def _hypot_d(first):
+    def d(a, b):
+        h = mpmath.hypot(a, b)
+        return mpmath.mpf(0) if h == 0 else (a if first else b) / h
+    return d
+
+
+ROWS += [
+    # inverse functions: NaN outside the domain (the derivative too, where it is complex)
+    Tail("arcsin", sg.arcsin, mpmath.asin,
+         (lambda x: None if abs(x) > 1 else _inv(mpmath.sqrt(1 - x * x)),)),
+    Tail("arccos", sg.arccos, mpmath.acos,
+         (lambda x: None if abs(x) > 1 else -_inv(mpmath.sqrt(1 - x * x)),)),
+    Tail("arctan", sg.arctan, mpmath.atan, (lambda x: 1 / (1 + x * x),)),
+    Tail("arcsinh", sg.arcsinh, mpmath.asinh, (lambda x: 1 / mpmath.sqrt(1 + x * x),)),
+    Tail("arccosh", sg.arccosh, lambda x: None if x < 1 else mpmath.acosh(x),
+         (lambda x: None if x < 1 else _inv(mpmath.sqrt(x * x - 1)),)),
+    Tail("arctanh", sg.arctanh, lambda x: None if abs(x) > 1 else (
+        mpmath.mpf("inf") * x if abs(x) == 1 else mpmath.atanh(x)),
+        (lambda x: _inv(1 - x * x) if abs(x) <= 1 else 1 / (1 - x * x),)),
+    Tail("log2", sg.log2, lambda x: None if x < 0 else (
+        mpmath.log(x, 2) if x != 0 else mpmath.mpf("-inf")),
+        (lambda x: _inv(x * mpmath.log(2)),), ddomain=_not_neg_zero),
+    Tail("log10", sg.log10, lambda x: None if x < 0 else (
+        mpmath.log10(x) if x != 0 else mpmath.mpf("-inf")),
+        (lambda x: _inv(x * mpmath.log(10)),), ddomain=_not_neg_zero),
+    Tail("exp2", sg.exp2, lambda x: mpmath.power(2, x),
+         (lambda x: mpmath.power(2, x) * mpmath.log(2),)),
+    Tail("cbrt", sg.cbrt, _cbrt_mp, (lambda x: _inv(3 * _cbrt_mp(x) ** 2),),
+         ddomain=_not_neg_zero),
+    # (1/x)' = -1/x**2: the sign of zero matters at 0 (the derivative is -inf either way)
+    Tail("reciprocal", sg.reciprocal, _inv, (lambda x: -_inv(x * x),), domain=_not_neg_zero),
+    # derivatives at infinite inputs are limits (0, or undefined): checked at finite points
+    Tail("arctan2", sg.arctan2, lambda y, x: None if (mpmath.isinf(y) and mpmath.isinf(x))
+         else mpmath.atan2(y, x), (_atan2_d(True), _atan2_d(False)), arity=2,
+         domain=lambda y, x: _not_neg_zero(y) and _not_neg_zero(x)
+         and not (math.isinf(y) and math.isinf(x)), ddomain=_finite),
+    Tail("hypot", sg.hypot, mpmath.hypot, (_hypot_d(True), _hypot_d(False)), arity=2,
+         ddomain=_finite),
+    # the values are NumPy's loops, max + log1p(exp(-|a - b|)): where the terms cancel (a
+    # result near 0 from a, b < 0) their error grows by the ratio, 7 ulps at (-0.3, -1.5)
+    Tail("logaddexp", sg.logaddexp, _logaddexp_mp(mpmath.e),
+         (lambda a, b: sigmoid_mp(a - b), lambda a, b: sigmoid_mp(b - a)), arity=2, ulps=8,
+         ddomain=_finite),
+    Tail("logaddexp2", sg.logaddexp2, _logaddexp_mp(2),
+         (lambda a, b: sigmoid_mp((a - b) * mpmath.log(2)),
+          lambda a, b: sigmoid_mp((b - a) * mpmath.log(2))), arity=2, ulps=8,
+         ddomain=_finite),
+    Tail("fmod", sg.fmod, _exact_frac(_fmod_exact),
+         (lambda a, b: 1, lambda a, b: -mpmath.mpf(int(a / b))), arity=2, ulps=0.5, dulps=0,
+         domain=lambda a, b: b != 0 and math.isfinite(a) and math.isfinite(b)
+         and abs(a / b) < 2.0 ** 52),
+    # Cody's rationals times exp(-x**2) as two exps of an exact split: up to 2.7 ulps on a
+    # dense grid (erfc at 7.5), 3.6 for ndtr and gelu (whose argument x / sqrt(2) rounds)
+    Tail("erf", sg.erf, _erf_mp,
+         (lambda x: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x),), ulps=3),
+    Tail("erfc", sg.erfc, _erfc_mp,
+         (lambda x: -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x),), ulps=3),
+    Tail("ndtr", sg.ndtr, _ndtr_mp, (_npdf_mp,), ulps=4),
+    Tail("softsign", sg.softsign, lambda x: mpmath.sign(x) if mpmath.isinf(x) else x / (1 + abs(x)),
+         (lambda x: 1 / (1 + abs(x)) ** 2,)),
+    # activations built from the ops above
+    # the terms of gelu' = ndtr(x) + x phi(x) cancel near its root x = -0.7518: at the grid's
+    # -0.7 the sum is a tenth of its terms, so their few ulps are 24 of the sum's (28 in
+    # float32); elsewhere within 4
+    Tail("gelu", sg.gelu, lambda x: x * _ndtr_mp(x) if mpmath.isfinite(x) else max(x, 0),
+         (lambda x: _ndtr_mp(x) + x * _npdf_mp(x) if mpmath.isfinite(x) else
+          mpmath.mpf(x > 0),), ulps=4, dulps=30),
+    # the tanh form, x sigmoid(u) with u = 2 sqrt(2/pi) (x + 0.044715 x**3): its slope has
+    # a root near x = -0.75 (11 ulps at -0.7, as gelu's). Below x = -1 sigmoid(u) is
+    # exp(-|u|) of a u rounded by a few ulps, so the error grows as |u| (575 ulps at x = -20,
+    # u = -600, before all underflows at x = -25): an approximation's far tail, not tightened
+    Tail("gelu[tanh]", lambda x: sg.gelu(x, approximate=True), _gelu_tanh_mp,
+         (_gelu_tanh_d,), ops=("sigmoid",), domain=lambda x: x >= -1, dulps=16),
+    Tail("gelu[tanh_tail]", lambda x: sg.gelu(x, approximate=True), _gelu_tanh_mp,
+         (_gelu_tanh_d,), ops=("sigmoid",), domain=lambda x: x < -1, ulps=1000, dulps=1000),
+    Tail("elu", sg.elu, lambda x: x if x > 0 else mpmath.expm1(x),
+         (lambda x: mpmath.mpf(1) if x > 0 else mpmath.exp(x),), ops=("where", "expm1")),
+    Tail("selu", sg.selu, lambda x: mpmath.mpf("1.0507009873554804934193349852946") * (
+        x if x > 0 else mpmath.mpf("1.6732632423543772848170429916717") * mpmath.expm1(x)),
+        (lambda x: mpmath.mpf("1.0507009873554804934193349852946") * (
+            1 if x > 0 else mpmath.mpf("1.6732632423543772848170429916717") * mpmath.exp(x)),),
+        ops=("where", "expm1")),
+    Tail("silu", sg.silu, lambda x: x * sigmoid_mp(x) if mpmath.isfinite(x) else max(x, 0),
+         (lambda x: sigmoid_mp(x) * (1 + x * sigmoid_mp(-x)) if mpmath.isfinite(x) else
+          mpmath.mpf(x > 0),)),
+    Tail("log_sigmoid", sg.log_sigmoid, lambda x: x if mpmath.isinf(x) and x < 0 else
+         -mpmath.log1p(mpmath.exp(-x)), (lambda x: sigmoid_mp(-x),), ops=("softplus",)),
+    Tail("hard_tanh", sg.hard_tanh, lambda x: min(max(x, -1), 1),
+         (lambda x: mpmath.mpf(-1 <= x <= 1),), ops=("clip",), ulps=0, dulps=0),
+]
 ROWS_BY_NAME = {r.name: r for r in ROWS}
 assert len(ROWS_BY_NAME) == len(ROWS)
 

@@ -791,8 +791,17 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     blocks = "\n".join(header) + "\n\n"
     # the code the statements run (a comment may name a helper: the plain form of a line)
     body_text = "\n".join(line.split("  # ")[0] for line in body)
-    for h in em.helpers:        # those the planned statements still call
-        if f"{h.split('def ', 1)[1].split('(', 1)[0]}(" in body_text:
+    wanted: list[str] = []      # the helpers the planned statements still call, and the
+    grew = True                 # helpers those call (erf's calls _erfcx)
+    while grew:
+        grew = False
+        for h in em.helpers:
+            if h not in wanted and f"{h.split('def ', 1)[1].split('(', 1)[0]}(" in body_text:
+                wanted.append(h)
+                body_text += "\n" + h
+                grew = True
+    for h in em.helpers:
+        if h in wanted:
             blocks += "\n" + h + "\n\n"
     if small:
         blocks += "\n" + "\n".join(small) + "\n"

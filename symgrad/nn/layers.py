@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir.node import SharedVariable, Var
 from ..ir.types import as_dtype
-from ..ops import leaky_relu, relu, sigmoid, softplus, tanh
+from ..ops import elu, gelu, leaky_relu, relu, selu, sigmoid, silu, softplus, softsign, tanh
 from ..ops.leaves import as_var, shared
 from ..ops.registry import describe
 from .init import as_generator, get_initializer
@@ -22,7 +22,8 @@ from .init import as_generator, get_initializer
 __all__ = ["Dense", "MLP", "mlp", "dropout", "ACTIVATIONS"]
 
 ACTIVATIONS = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, "leaky_relu": leaky_relu,
-               "softplus": softplus, "linear": None, None: None}
+               "softplus": softplus, "elu": elu, "selu": selu, "silu": silu, "gelu": gelu,
+               "softsign": softsign, "linear": None, None: None}
 
 
 def _activation(act):
@@ -55,7 +56,8 @@ class Dense:
     n_in, n_out : int
         Input and output features.
     activation : str, callable or None
-        ``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"leaky_relu"``, ``"softplus"``, a function
+        ``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"leaky_relu"``, ``"softplus"``, ``"elu"``,
+        ``"selu"``, ``"silu"``, ``"gelu"``, ``"softsign"``, a function
         of one variable, or None (linear).
     init : str or callable
         Initialiser of ``W`` (see ``symgrad.nn.init``); by default ``he_normal`` for ReLU

@@ -12,15 +12,21 @@ from .leaves import as_var, constant, matrix, scalar, shared, tensor, vector
 from .linalg import dot, einsum, matmul, outer, tensordot
 from .manip import (all, any, argsort, diff, flip, pad, repeat, roll, sort, take,
                     take_along_axis, tile)
-from .nnfuncs import log_softmax, logsumexp, softmax
+from .nnfuncs import elu, gelu, hard_tanh, log_sigmoid, log_softmax, logsumexp, selu, softmax
 from .reduce import argmax, argmin, cumprod, cumsum, max, mean, min, prod, std, sum, var
 from .registry import REGISTRY, Expr, OpDef, apply, defop
+from .special import (arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, cbrt, erf,
+                      erfc, exp2, fmod, hypot, log2, log10, logaddexp, logaddexp2, ndtr,
+                      reciprocal, silu, softsign)
 from .shape import (arange, astype, broadcast_like, broadcast_to, concatenate, expand_dims,
                     flatten, full, full_like, one_hot, ones, ones_like, ravel, reshape,
                     reshape_like, shape_of, size_of, squeeze, stack, sum_to, swapaxes,
                     transpose, zeros, zeros_like)
 
 amax, amin = max, min
+# NumPy 2's array-API names of the inverse functions
+asin, acos, atan, atan2, asinh, acosh, atanh = (arcsin, arccos, arctan, arctan2, arcsinh,
+                                                arccosh, arctanh)
 
 # What ``from symgrad.ops import *`` (and so ``symgrad``) exports: the ops by their NumPy
 # names, never this package's submodules.
@@ -45,3 +51,10 @@ __all__ = [
 # array manipulation (symgrad/ops/manip.py)
 __all__ += ["all", "any", "argsort", "diff", "flip", "pad", "repeat", "roll", "sort", "take",
             "take_along_axis", "tile"]
+# special functions and activations (issue 15)
+__all__ += [
+    "arcsin", "arccos", "arctan", "arctan2", "arcsinh", "arccosh", "arctanh", "asin", "acos",
+    "atan", "atan2", "asinh", "acosh", "atanh", "log2", "log10", "exp2", "hypot", "logaddexp",
+    "logaddexp2", "cbrt", "reciprocal", "fmod", "erf", "erfc", "ndtr", "softsign", "elu",
+    "selu", "silu", "gelu", "log_sigmoid", "hard_tanh",
+]
