@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import xp_forms as xpf
 from ..ir.node import Var
 from ..ir.types import ShapeError, TensorType, broadcast_shapes
 from .leaves import as_var
@@ -156,7 +157,8 @@ def _getitem_vjp(g, out, x, *adv, index):
 
 
 GETITEM = defop("getitem", infer=_getitem_infer, emit=_getitem_emit, vjp=_getitem_vjp,
-                inline=True, short="item")
+                inline=True, short="item",
+                array_api=xpf.GETITEM)
 
 
 def _index_grad_infer(types, index, distinct, dtype):
@@ -177,7 +179,8 @@ def _index_grad_vjp(g, out, gv, ref, *adv, index, distinct, dtype):
 
 INDEX_GRAD = defop("index_grad", infer=_index_grad_infer, emit=_index_grad_emit,
                    vjp=_index_grad_vjp, inline=False, helpers=SCATTER_HELPERS,
-                   short="scatter", shape_only=(1,))
+                   short="scatter", shape_only=(1,),
+                   array_api=xpf.INDEX_GRAD)
 
 
 def index_grad(g, x, adv, index):

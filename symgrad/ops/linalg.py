@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import xp_forms as xpf
 from ..ir.node import Var
 from ..ir.types import ShapeError, TensorType, broadcast_shapes, format_shape, merge_dim
 from .elementwise import ufunc_dtype
@@ -141,7 +142,8 @@ def _tensordot_vjp(g, out, a, b, axes):
 
 
 TENSORDOT = defop("tensordot", infer=_tensordot_infer, emit=_tensordot_emit,
-                  vjp=_tensordot_vjp, inline=False, short="tdot", cost=10)
+                  vjp=_tensordot_vjp, inline=False, short="tdot", cost=10,
+                  array_api=xpf.same_names(_tensordot_emit))
 
 
 def tensordot(a, b, axes=2):
@@ -305,7 +307,8 @@ def _einsum_vjp(g, out, *xs, terms, output):
 
 
 EINSUM = defop("einsum", infer=_einsum_infer, emit=_einsum_emit, vjp=_einsum_vjp,
-               inline=False, cost=10)
+               inline=False, cost=10,
+               array_api=xpf.EINSUM)
 
 
 def einsum(subscripts, *operands):

@@ -14,6 +14,7 @@ import functools
 
 import numpy as np
 
+from . import xp_forms as xpf
 from ..ir.types import TensorType, as_dtype, float_dtype_for
 from .leaves import as_var
 from .registry import Expr, apply, defop
@@ -76,7 +77,8 @@ def _reduction(name, vjp, dtype_rule=None, doc="", **kw):
     def emit(args, axis, keepdims):
         return Expr(f"{args[0].atom}.{name}({reduction_args(axis, keepdims)})")
 
-    op = defop(name, infer=infer, emit=emit, vjp=vjp, doc=doc, **kw)
+    op = defop(name, infer=infer, emit=emit, vjp=vjp, doc=doc, **kw,
+               array_api=xpf.reduction(name))
 
     def fn(x, axis=None, keepdims=False, **kwargs):
         x = as_var(x)
@@ -226,6 +228,7 @@ LINEAR_SCAN = defop("linear_scan", infer=_scan_infer,
                     emit=lambda args, axis, reverse: Expr(
                         f"_linear_scan({args[0].text}, {args[1].text}, {axis}, {reverse})"),
                     vjp=_scan_vjp, inline=False, helpers=(LINEAR_SCAN_HELPER,), short="scan",
+                    array_api=xpf.LINEAR_SCAN,
                     doc="``h[k] = a[k] * h[k-1] + b[k]`` along ``axis`` (backwards when "
                         "``reverse``): the derivative of ``cumprod`` without division.")
 
@@ -253,7 +256,8 @@ def _cumprod_vjp(g, out, x, axis):
 
 CUMPROD = defop("cumprod", infer=_cumprod_infer,
                 emit=lambda args, axis: Expr(f"np.cumprod({args[0].text}, axis={axis})"),
-                vjp=_cumprod_vjp, inline=False)
+                vjp=_cumprod_vjp, inline=False,
+                array_api="xp.cumulative_prod({0}, axis={axis})")
 
 
 def cumprod(x, axis=None):
@@ -284,7 +288,8 @@ def _argreduce(name, doc):
             parts.append("keepdims=True")
         return Expr(f"{args[0].atom}.{name}({', '.join(parts)})")
 
-    op = defop(name, infer=infer, emit=emit, vjp=None, doc=doc)
+    op = defop(name, infer=infer, emit=emit, vjp=None, doc=doc,
+               array_api=xpf.argreduction(name))
 
     def fn(x, axis=None, keepdims=False):
         x = as_var(x)
@@ -362,7 +367,8 @@ def _cumsum_vjp(g, out, x, axis):
 
 
 CUMSUM = defop("cumsum", infer=_cumsum_infer, emit=_cumsum_emit, vjp=_cumsum_vjp,
-               inline=False)
+               inline=False,
+               array_api=xpf.cumsum)
 
 
 def cumsum(x, axis=None):

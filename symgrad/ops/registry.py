@@ -27,6 +27,11 @@ An op is defined in one place, by one ``defop(...)`` call:
   name of an array full of ``value`` (or None where none can be made). Returning None
   falls back to the ufunc's own ``out=`` form; returning a ``Statement`` says the text
   updates ``out`` in place.
+* ``array_api``: optional; the emission for ``target="array_api"`` (the array API standard
+  through the namespace ``xp``): a template (``"xp.exp({0})"``), a function like ``emit``,
+  a pair ``(template or function, helpers)``, or ``refuse("why")``. Without it, operators
+  (``infix``) and ufuncs whose name and arguments are the standard's keep their NumPy
+  emission with ``xp.`` (``symgrad/codegen/array_api.py``).
 
 User-defined ops use the same ``defop`` (see docs/adding_an_op.md).
 """
@@ -95,7 +100,8 @@ class OpDef:
                  random: bool = False, inline: bool | None = None, sympy: Callable | None = None,
                  helpers: Sequence[str] = (), short: str | None = None, doc: str = "",
                  infix: str | None = None, ufunc: str | None = None, cost: int = 1,
-                 shape_only: Sequence[int] = (), emit_out: Callable | None = None):
+                 shape_only: Sequence[int] = (), emit_out: Callable | None = None,
+                 array_api=None):
         self.name = name
         self.infer = infer
         self.emit = _template_emitter(emit) if isinstance(emit, str) else emit
@@ -117,6 +123,7 @@ class OpDef:
         self.cost = cost
         self.shape_only = tuple(shape_only)
         self.emit_out = emit_out
+        self.array_api = array_api
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"

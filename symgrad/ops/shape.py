@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from . import xp_forms as xpf
 from ..ir.node import Var
 from ..ir.types import ShapeError, TensorType, as_dtype, format_shape
 from .leaves import as_var
@@ -48,7 +49,8 @@ def _shape_of_infer(types, axis):
 
 
 SHAPE_OF = defop("shape_of", infer=_shape_of_infer, emit=lambda a, axis: Expr(
-    f"{a[0].atom}.shape[{axis}]"), inline=True, short="n", shape_only=(0,))
+    f"{a[0].atom}.shape[{axis}]"), inline=True, short="n", shape_only=(0,),
+    array_api="{0.atom}.shape[{axis}]")
 
 
 def shape_of(x, axis: int):
@@ -71,7 +73,8 @@ def _size_emit(args, axes, dtype):
 
 
 SIZE_OF = defop("size_of", infer=lambda types, axes, dtype: TensorType(dtype, ()),
-                emit=_size_emit, inline=True, short="n", shape_only=(0,))
+                emit=_size_emit, inline=True, short="n", shape_only=(0,),
+                array_api=_size_emit)
 
 
 def size_of(x, axes=None, dtype="int64"):
@@ -187,7 +190,8 @@ def _reshape_vjp(g, out, x, *sizes, shape):
 
 
 RESHAPE = defop("reshape", infer=_reshape_infer, emit=_reshape_emit, vjp=_reshape_vjp,
-                view=True, inline=True)
+                view=True, inline=True,
+                array_api=xpf.reshape)
 
 
 def reshape(x, shape):
@@ -201,7 +205,8 @@ RESHAPE_LIKE = defop(
     "reshape_like", infer=lambda types: TensorType(types[0].dtype, types[1].shape),
     emit=lambda a: Expr(f"{a[0].atom}.reshape({a[1].atom}.shape)"),
     vjp=lambda g, out, x, ref: [reshape_like(g, x), None], view=True, inline=True,
-    shape_only=(1,))
+    shape_only=(1,),
+    array_api="xp.reshape({0}, {1.atom}.shape)")
 
 
 def reshape_like(x, ref):
@@ -234,7 +239,8 @@ def _transpose_vjp(g, out, x, axes):
 
 
 TRANSPOSE = defop("transpose", infer=_transpose_infer, emit=_transpose_emit,
-                  vjp=_transpose_vjp, view=True, inline=True)
+                  vjp=_transpose_vjp, view=True, inline=True,
+                  array_api=xpf.transpose)
 
 
 def transpose(x, axes=None):
@@ -279,7 +285,8 @@ def _index_text(x, ndim, axes, fill):
 EXPAND_DIMS = defop(
     "expand_dims", infer=_expand_infer,
     emit=lambda a, axis: Expr(_index_text(a[0], max(axis, default=-1) + 1, axis, "None")),
-    vjp=lambda g, out, x, axis: [squeeze(g, axis)], view=True, inline=True, short="expand")
+    vjp=lambda g, out, x, axis: [squeeze(g, axis)], view=True, inline=True, short="expand",
+    array_api=xpf.expand_dims)
 
 
 def expand_dims(x, axis):
@@ -314,7 +321,8 @@ def _squeeze_emit(args, axis):
 
 
 SQUEEZE = defop("squeeze", infer=_squeeze_infer, emit=_squeeze_emit,
-                vjp=lambda g, out, x, axis: [expand_dims(g, axis)], view=True, inline=True)
+                vjp=lambda g, out, x, axis: [expand_dims(g, axis)], view=True, inline=True,
+                array_api=xpf.squeeze)
 
 
 def squeeze(x, axis=None):
@@ -376,7 +384,8 @@ def _broadcast_to_emit(args, shape):
 BROADCAST_TO = defop(
     "broadcast_to", infer=_broadcast_to_infer, emit=_broadcast_to_emit,
     vjp=lambda g, out, x, *sizes, shape: [sum_to(g, x)] + [None] * len(sizes), view=True,
-    inline=False)
+    inline=False,
+    array_api=xpf.broadcast_to)
 
 
 def broadcast_to(x, shape):
@@ -402,7 +411,8 @@ BROADCAST_LIKE = defop(
     "broadcast_like", infer=_broadcast_like_infer,
     emit=lambda a: Expr(f"np.broadcast_to({a[0].text}, {a[1].atom}.shape)"),
     vjp=lambda g, out, x, ref: [sum_to(g, x), None], view=True, inline=False,
-    short="bcast", shape_only=(1,))
+    short="bcast", shape_only=(1,),
+    array_api="xp.broadcast_to({0}, {1.atom}.shape)")
 
 
 def broadcast_like(x, ref):
@@ -429,7 +439,8 @@ def _astype_vjp(g, out, x, dtype):
 
 ASTYPE = defop("astype", infer=lambda types, dtype: types[0].with_dtype(dtype),
                emit=lambda a, dtype: Expr(f"{a[0].atom}.astype(np.{dtype})"),
-               vjp=_astype_vjp, elementwise=True, inline=True, short="cast")
+               vjp=_astype_vjp, elementwise=True, inline=True, short="cast",
+               array_api=xpf.astype)
 
 
 def astype(x, dtype):
@@ -456,7 +467,8 @@ def _fill_emit(args, value, dtype):
 
 
 FILL_LIKE = defop("fill_like", infer=_fill_infer, emit=_fill_emit, vjp=None, inline=False,
-                  short="fill", shape_only=(0,))
+                  short="fill", shape_only=(0,),
+                  array_api=xpf.same_names(_fill_emit))
 
 
 def full_like(x, value, dtype=None):
@@ -498,7 +510,8 @@ def _arange_emit(args, dtype, length, start=0, step=1, stop=None):
     return Expr(f"np.arange({bounds}{dt})")
 
 
-ARANGE = defop("arange", infer=_arange_infer, emit=_arange_emit, vjp=None, inline=True)
+ARANGE = defop("arange", infer=_arange_infer, emit=_arange_emit, vjp=None, inline=True,
+               array_api=xpf.arange(_arange_emit))
 
 
 def _arange_number(v, what):
@@ -586,7 +599,8 @@ def _full_emit(args, shape, value, dtype):
     return Expr(f"np.full({dims}, {value!r}, dtype=np.{dtype})")
 
 
-FULL = defop("full", infer=_full_infer, emit=_full_emit, vjp=None, inline=False)
+FULL = defop("full", infer=_full_infer, emit=_full_emit, vjp=None, inline=False,
+             array_api=xpf.full)
 
 
 def full(shape, fill_value, dtype=None):
@@ -714,7 +728,8 @@ def _concat_part_vjp(g, out, gin, *sizes, axis, part, dims):
 
 
 CONCAT_PART = defop("concat_part", infer=_concat_part_infer, emit=_concat_part_emit,
-                    vjp=_concat_part_vjp, view=True, inline=True, short="part")
+                    vjp=_concat_part_vjp, view=True, inline=True, short="part",
+                    array_api=xpf.concat_part(_concat_part_emit))
 
 
 def _concatenate_vjp(g, out, *xs, axis):
@@ -728,7 +743,8 @@ CONCATENATE = defop(
     "concatenate", infer=_concatenate_infer,
     emit=lambda a, axis: Expr(f"np.concatenate([{', '.join(x.text for x in a)}], "
                               f"axis={axis})"),
-    vjp=_concatenate_vjp, inline=False, short="concat")
+    vjp=_concatenate_vjp, inline=False, short="concat",
+    array_api=xpf.concatenate)
 
 
 def concatenate(arrays, axis=0):
@@ -769,7 +785,8 @@ def _stack_vjp(g, out, *xs, axis):
 STACK = defop(
     "stack", infer=_stack_infer,
     emit=lambda a, axis: Expr(f"np.stack([{', '.join(x.text for x in a)}], axis={axis})"),
-    vjp=_stack_vjp, inline=False)
+    vjp=_stack_vjp, inline=False,
+    array_api=xpf.stack)
 
 
 def stack(arrays, axis=0):
