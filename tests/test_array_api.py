@@ -380,3 +380,23 @@ def test_random_draws_are_the_same_on_every_library():
     ra, rb = to_numpy(a()), to_numpy(b())
     for key in ra:
         np.testing.assert_allclose(ra[key], rb[key], rtol=1e-6)
+
+
+# --- benchmarks/gpu_step.py ---------------------------------------------------------------
+
+def test_gpu_benchmark_says_so_without_a_gpu_and_checks_on_the_cpu(capsys):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_step.py"
+    spec = importlib.util.spec_from_file_location("gpu_step", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    if mod.cupy_gpu() is None and mod.torch_cuda() is None:
+        assert mod.main([]) == 0
+        assert "no GPU here" in capsys.readouterr().out
+    if torch is not None:       # the harness itself, PyTorch on the CPU: checks pass
+        assert mod.main(["--cpu", "--quick", "--sizes", "small",
+                         "--impls", "symgrad_torch,torch_eager"]) == 0
+        out = capsys.readouterr().out
+        assert "symgrad_torch" in out and "FAILED" not in out and "BAD" not in out
+        mod.TORCH_DEVICE[0] = "cuda"
