@@ -30,7 +30,7 @@ DOCS = ROOT / "docs"
 
 # pages whose python blocks are meant to run
 RUN = ["tutorial.md", "reading_generated_code.md", "optimizers.md", "optimizer.md",
-       "notebooks.md"]
+       "notebooks.md", "array_api.md"]
 # pages whose python blocks are listings of generated code: they must at least parse
 LISTINGS = ["performance.md"]
 

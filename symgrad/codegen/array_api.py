@@ -191,7 +191,9 @@ class ArrayAPIEmitter(_Emitter):
         # Python numbers (sizes read from shapes): NumPy's semantics (x / 0 is inf, not
         # an exception), in the result's dtype on the call's device
         name = STANDARD_UFUNCS.get(n.op.ufunc, n.op.ufunc)
-        return Expr(f"xp.{name}({self.scalar(a, n.dtype).text}, {b})")
+        self.weak.discard(n.id)         # the result is an array of n's dtype, not a number
+        first = a if a.startswith("xp.asarray(") else self.scalar(a, n.dtype).text
+        return Expr(f"xp.{name}({first}, {b})")
 
     def copy_text(self, text: str) -> str:
         return f"xp.asarray({text}, copy=True)"
