@@ -174,8 +174,15 @@ def convert(f, label, dtype, shape, value, sizes):
             value = xp.astype(value, xp_dtype(xp, dtype))
         f._check_shape(label, shape, tuple(value.shape), sizes)
         return value
+    if isinstance(value, (bool, int, float)):    # a Python number: no array made here
+        got = np.result_type(value)
+        if got != dtype and not np.can_cast(got, dtype, "same_kind"):
+            raise TypeError(f"{f.name}(): input {label!r} expects {dtype}, got {got}: that "
+                            "cast is not same_kind safe")
+        f._check_shape(label, shape, (), sizes)
+        return Pending(value, dtype, ())
     try:
-        arr = np.asarray(value)        # a number or a list: its dtype and shape only
+        arr = np.asarray(value)        # a list: its dtype and shape only
     except Exception as exc:
         raise TypeError(f"{f.name}(): input {label!r} expects {dtype} data; could not "
                         f"convert {type(value).__name__}: {exc}") from None
