@@ -16,8 +16,8 @@ import numpy as np
 from . import backend
 from .autodiff.structure import flatten
 from .backend import make_runner
-from .codegen.array_api import check_graph
 from .codegen import generate, load
+from .codegen.array_api import check_graph
 from .codegen.lower import lower
 from .codegen.naming import RESERVED
 from .diagnostics import locate_error
