@@ -196,21 +196,7 @@ def jax_jit(problem):
     jax = jax_gpu()
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
-    lr = problem.lr
-
-    def loss_fn(params, X, y):
-        h = X
-        for W, b in params[:-1]:
-            h = jax.nn.relu(h @ W + b)
-        W, b = params[-1]
-        logp = jax.nn.log_softmax(h @ W + b, axis=-1)
-        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
-
-    def update(params, X, y):
-        loss, grads = jax.value_and_grad(loss_fn)(params, X, y)
-        return [(W - lr * gW, b - lr * gb) for (W, b), (gW, gb) in zip(params, grads)], loss
-
-    update = jax.jit(update, donate_argnums=0)
+    update = B.jax_update(jax, jnp, problem.lr)
     gpu = [d for d in jax.devices() if d.platform == "gpu"][0]
     state = {"params": [(jax.device_put(W, gpu), jax.device_put(b, gpu))
                         for W, b in problem.copy_params()], "loss": None}

@@ -25,7 +25,7 @@ from symgrad.ops.registry import REGISTRY, apply, defop
 
 from op_table import ROWS
 from test_optimize_differential import build_graph
-from test_targets import _outputs
+from test_targets import _mlp_training, _outputs
 
 xs = pytest.importorskip("array_api_strict", reason="needs the 'array' extra "
                          "(pip install -e '.[array]')")
@@ -151,30 +151,14 @@ def test_random_graphs_on_other_libraries(lib, data):
 
 # --- training steps ---------------------------------------------------------------------
 
-def _training(lib, optimizer, activation, dtype="float64", steps=4, target=None):
-    rng = np.random.default_rng(0)
+def _training(lib, optimizer, activation, dtype="float64", steps=4):
+    """test_targets' training steps, with the parameters and batches in ``lib``."""
     like = None if lib is None else to_lib(lib, np.zeros(0))
     conv = np.asarray if lib is None else (lambda a: to_lib(lib, a))
-    x = sg.tensor("x", shape=("batch", 6), dtype=dtype)
-    y = sg.tensor("y", shape=("batch",), dtype="int64")
-    lr = sg.scalar("lr", dtype=dtype)
-    net = sg.nn.mlp([6, 8, 7, 3], activation=activation, dtype=dtype, rng=1, like=like)
-    loss = sg.nn.cross_entropy(net(x), y)
-    if optimizer == "sgd":
-        grads = sg.grad(loss, net.params)
-        updates = {p: p - lr * g for p, g in zip(net.params, grads)}
-        inputs = [x, y, lr]
-    else:
-        updates = getattr(sg.optim, optimizer)(loss, net.params, 0.05)
-        inputs = [x, y]
-    step = sg.function(inputs, {"loss": loss}, updates=updates, target=target)
-    losses = []
-    for k in range(steps):
-        xb = rng.normal(size=(5 + k, 6)).astype(dtype)
-        yb = rng.integers(0, 3, size=5 + k)
-        args = [conv(xb), conv(yb), 0.1] if optimizer == "sgd" else [conv(xb), conv(yb)]
-        losses.append(step(*args)["loss"])
-    return step, to_numpy(losses), [to_numpy(s.value) for s in updates], list(updates)
+    step, losses, _ = _mlp_training(None, optimizer, activation, dtype, steps, like=like,
+                                    conv=conv)
+    variables = [t for t, _ in step.updates]
+    return step, to_numpy(losses), [to_numpy(s.value) for s in variables], variables
 
 
 @pytest.mark.parametrize("lib", LIBRARIES)
