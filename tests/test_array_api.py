@@ -384,3 +384,35 @@ def test_gpu_benchmark_says_so_without_a_gpu_and_checks_on_the_cpu(capsys):
         out = capsys.readouterr().out
         assert "symgrad_torch" in out and "FAILED" not in out and "BAD" not in out
         mod.TORCH_DEVICE[0] = "cuda"
+
+
+# --- gathers and their scatter-add: NumPy's indexing rules through flat positions --------
+
+INDEX_FORMS = {
+    "x[i]": lambda x, a, b, c: x[a],
+    "x[:, i]": lambda x, a, b, c: x[:, a],
+    "x[:, :, c]": lambda x, a, b, c: x[:, :, c],
+    "x[i, :, c]": lambda x, a, b, c: x[a, :, c],          # not adjacent: their axes first
+    "x[:, j]": lambda x, a, b, c: x[:, b],                # a 2-D index
+    "x[None, i, 1:4]": lambda x, a, b, c: x[None, a, 1:4],
+    "x[1, i]": lambda x, a, b, c: x[1, a],
+    "x[i, 2, c]": lambda x, a, b, c: x[a, 2, c],
+    "x[::-1, i, ::2]": lambda x, a, b, c: x[::-1, a, ::2],
+    "x[i, j[0]]": lambda x, a, b, c: x[a, b[0]],          # repeated positions accumulate
+}
+
+
+@pytest.mark.parametrize("lib", LIBRARIES)
+@pytest.mark.parametrize("form", sorted(INDEX_FORMS))
+def test_gathers_and_their_gradients_follow_numpy(lib, form):
+    rng = np.random.default_rng(0)
+    values = (rng.normal(size=(4, 5, 6)), np.array([0, 3, 1]),
+              np.array([[1, 4, 2], [0, 0, 3]]), np.array([5, -1, 2]))
+    x = sg.tensor("x", (4, 5, 6))
+    idx = [sg.tensor(n, v.shape, dtype="int64") for n, v in zip("abc", values[1:])]
+    out = INDEX_FORMS[form](x, *idx)
+    outs = [out, sg.grad(sg.sum(out * rng.normal(size=out.type.shape)), x)]
+    want = sg.function([x, *idx], outs)(*values)
+    got = sg.function([x, *idx], outs, target="array_api")(*[to_lib(lib, v) for v in values])
+    for k, (a, b) in enumerate(zip(to_numpy(got), want)):
+        same(a, b, f"{form}: output {k}")
