@@ -339,14 +339,8 @@ def torch_compile(problem):
 # --------------------------------------------------------------------------------------
 # JAX
 # --------------------------------------------------------------------------------------
-def jax_jit(problem):
-    """jax.jit of value_and_grad + SGD update, parameters donated (updated in place)."""
-    import jax
-    jax.config.update("jax_enable_x64", True)   # needed for float64 and int64 labels
-    import jax.numpy as jnp
-
-    lr = problem.lr
-
+def jax_update(jax, jnp, lr):
+    """The jitted SGD step ``(params, X, y) -> (new params, loss)``, parameters donated."""
     def loss_fn(params, X, y):
         h = X
         for W, b in params[:-1]:
@@ -360,7 +354,16 @@ def jax_jit(problem):
         new = [(W - lr * gW, b - lr * gb) for (W, b), (gW, gb) in zip(params, grads)]
         return new, loss
 
-    update = jax.jit(update, donate_argnums=0)
+    return jax.jit(update, donate_argnums=0)
+
+
+def jax_jit(problem):
+    """jax.jit of value_and_grad + SGD update, parameters donated (updated in place)."""
+    import jax
+    jax.config.update("jax_enable_x64", True)   # needed for float64 and int64 labels
+    import jax.numpy as jnp
+
+    update = jax_update(jax, jnp, problem.lr)
     state = {"params": [(jnp.asarray(W), jnp.asarray(b)) for W, b in problem.copy_params()]}
     X = jax.device_put(np.array(problem.X))
     y = jax.device_put(np.array(problem.y))

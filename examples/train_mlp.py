@@ -5,6 +5,8 @@
     python examples/train_mlp.py --optimizer adam --dropout 0.2
     python examples/train_mlp.py --epochs 5 --out /tmp/mlp_out
     python examples/train_mlp.py --plot                           # also train_mlp.png
+    python examples/train_mlp.py --array-library torch            # PyTorch tensors (CUDA
+    python examples/train_mlp.py --array-library cupy             #   where there is one), CuPy
 
 The digits (8x8 images, 1797 of them) are split once into a training set and a held-out
 test set (25%, stratified, fixed split). Every epoch visits the training set in shuffled
@@ -13,7 +15,9 @@ optimizer's updates in one generated NumPy function. After training, the generat
 of that step (a standalone module, ``train_step.py``) and its graph in Graphviz DOT
 (``train_step.dot``) are written to the output folder: read them to see the backward pass.
 With ``--plot`` (matplotlib, ``pip install -e ".[examples]"``) the loss and accuracy
-curves go next to them as ``train_mlp.png``.
+curves go next to them as ``train_mlp.png``. With ``--array-library`` the parameters and
+the batches are arrays of that library (on its GPU where it has one) and the step is the
+array-API rendering of the same program (docs/array_api.md).
 """
 
 from __future__ import annotations
@@ -46,9 +50,28 @@ def load_data(seed: int = 0):
     return (X_train - mean) / std, (X_test - mean) / std, y_train, y_test
 
 
-def build(args):
+def array_library(name: str, device: str | None):
+    """``(like, to_array, to_numpy)`` for ``--array-library``: an empty array of that
+    library on its device (CUDA where there is one, unless ``device`` says otherwise), and
+    conversions of the batches to it and of predictions back to NumPy."""
+    if name == "numpy":
+        return None, np.asarray, np.asarray
+    if name == "torch":
+        import torch
+        dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return (torch.zeros(0, device=dev), lambda a: torch.asarray(a, device=dev),
+                lambda a: a.detach().cpu().numpy())
+    if name == "cupy":
+        import cupy
+        return cupy.zeros(0), cupy.asarray, cupy.asnumpy
+    import array_api_strict as xs          # "strict": the standard's reference arrays
+    return xs.asarray(0.0), xs.asarray, np.from_dlpack
+
+
+def build(args, like=None):
     """The network, the compiled training step and the compiled prediction function."""
-    net = sg.nn.mlp([64, args.hidden, 10], activation="relu", rng=args.seed, dtype="float32")
+    net = sg.nn.mlp([64, args.hidden, 10], activation="relu", rng=args.seed, dtype="float32",
+                    like=like)
     x = sg.tensor("x", shape=("batch", 64), dtype="float32")
     y = sg.tensor("y", shape=("batch",), dtype="int64")
     lr = sg.scalar("lr", dtype="float32")
@@ -66,8 +89,8 @@ def build(args):
     return net, train_step, predict
 
 
-def accuracy(predict, X, y) -> float:
-    return float(np.mean(predict(X) == y))
+def accuracy(predict, X, y, to_array=np.asarray, to_numpy=np.asarray) -> float:
+    return float(np.mean(to_numpy(predict(to_array(X))) == y))
 
 
 def plot(history: dict, path: str, title: str) -> str | None:
@@ -119,6 +142,10 @@ def parse_args(argv):
     p.add_argument("--plot", action="store_true",
                    help="also write the loss and accuracy curves (train_mlp.png, matplotlib)")
     p.add_argument("--quiet", action="store_true", help="print the final line only")
+    p.add_argument("--array-library", choices=["numpy", "torch", "cupy", "strict"],
+                   default="numpy", help="the arrays the step runs on (target='array_api' "
+                   "for other libraries; CUDA where torch or cupy has it)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     args = p.parse_args(argv)
     if not 0 <= args.dropout < 1:
         p.error("--dropout must be in [0, 1)")
@@ -133,13 +160,16 @@ def main(argv=None) -> dict:
     """Train, print the per-epoch log, write the dumps; returns the final metrics."""
     args = parse_args(argv)
     X_train, X_test, y_train, y_test = load_data()
+    like, to_array, to_numpy = array_library(args.array_library, args.device)
     start = time.perf_counter()
-    net, train_step, predict = build(args)
+    net, train_step, predict = build(args, like)
     compile_s = time.perf_counter() - start
     say = (lambda *a: None) if args.quiet else print
     say(f"digits: {len(X_train)} train / {len(X_test)} test; MLP 64-{args.hidden}-10 ReLU, "
         f"{args.optimizer} lr={args.lr}, dropout={args.dropout}, batch {args.batch_size}, "
-        f"float32; compiled in {compile_s:.2f} s")
+        f"float32, {args.array_library}"
+        f"{'' if like is None else ' on ' + str(sg.backend.device(like))}; "
+        f"compiled in {compile_s:.2f} s")
     say(f"{'epoch':>5} {'loss':>8} {'train acc':>9} {'test acc':>8} {'time':>7}")
     order = np.random.default_rng(args.seed)
     history: dict = {"loss": [], "train_accuracy": [], "test_accuracy": []}
@@ -147,11 +177,12 @@ def main(argv=None) -> dict:
         # cosine schedule: the learning rate (an input of the step) falls from lr to ~0
         lr = np.float32(args.lr * 0.5 * (1 + np.cos(np.pi * (epoch - 1) / args.epochs))
                         if args.schedule == "cosine" else args.lr)
-        losses = [train_step(xb, yb, lr)["loss"] for xb, yb in sg.nn.minibatches(
-            X_train, y_train, batch_size=args.batch_size, rng=order)]
-        loss = float(np.mean(losses))
-        train_acc = accuracy(predict, X_train, y_train)
-        test_acc = accuracy(predict, X_test, y_test)
+        losses = [train_step(to_array(xb), to_array(yb), float(lr))["loss"]
+                  for xb, yb in sg.nn.minibatches(X_train, y_train,
+                                                  batch_size=args.batch_size, rng=order)]
+        loss = float(np.mean([float(v) for v in losses]))
+        train_acc = accuracy(predict, X_train, y_train, to_array, to_numpy)
+        test_acc = accuracy(predict, X_test, y_test, to_array, to_numpy)
         for key, value in zip(history, (loss, train_acc, test_acc)):
             history[key].append(value)
         elapsed = time.perf_counter() - start
@@ -175,6 +206,7 @@ def main(argv=None) -> dict:
     print(f"final: test accuracy {test_acc:.2%}, train accuracy {train_acc:.2%}, "
           f"{elapsed:.1f} s; wrote {source_path} and {dot_path}")
     return {"test_accuracy": test_acc, "train_accuracy": train_acc, "loss": loss,
+            "target": train_step.target, "params": [to_numpy(p.value) for p in net.params],
             "seconds": elapsed, "source": source_path, "dot": dot_path,
             "epochs": epoch, "history": history, "figure": figure}
 

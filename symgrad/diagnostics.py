@@ -82,7 +82,8 @@ def locate_error(compiled, exc: BaseException, code=None) -> None:
     (``code``: the code objects that count as it; default, the compiled function's)."""
     if getattr(exc, _MARK, False):
         return
-    codes = code or (getattr(compiled.fn, "__code__", None),)
+    fn = getattr(compiled.fn, "__wrapped__", compiled.fn)   # an array-API call's runner
+    codes = code or (getattr(fn, "__code__", None),)
     tb = generated_frame(exc, codes)
     if tb is None:
         return

@@ -444,7 +444,7 @@ def _check_row_local(n: Var, kind, axis, rowidx, refuse):
                   "the batch, or a concatenation along it, does)")
     if _row_local(n):
         return
-    if op.entries == "moved":                 # a reshape
+    if op.entries == "moved" and ("shape" in n.params or op.shape_only):   # a reshape
         x = n.inputs[0]
         if axis.get(x.id) == 0 and n.type.shape[0] == x.type.shape[0]:
             return

@@ -14,8 +14,11 @@ import threading
 import weakref
 import numpy as np
 
+from . import backend
 from .autodiff.structure import flatten
+from .backend import make_runner
 from .codegen import generate, load
+from .codegen.array_api import check_graph
 from .codegen.lower import lower
 from .codegen.naming import RESERVED
 from .diagnostics import locate_error
@@ -26,12 +29,15 @@ from .ops import astype
 from .ops.checks import ensure_shape
 from .ops.leaves import as_var
 from .ops.registry import describe
+from .random import StreamCounter
 from .rewrite import optimize as run_passes
 
 _CACHE: dict[tuple, "_Compiled"] = {}
 # "numpy": the program lowered for speed (the default); "plain": the program as written by a
-# careful person. (The array-API target of SPEC section 7 is not built yet.)
-TARGETS = ("numpy", "plain")
+# careful person; "array_api": the plain program against the array API standard (any array
+# library, any device: codegen/array_api.py, backend.py; the default when a shared value
+# is not a NumPy array)
+TARGETS = ("numpy", "plain", "array_api")
 _CACHE_LOCK = threading.Lock()
 
 
@@ -121,8 +127,8 @@ class Function:
     """A compiled function. Call it with the inputs, in order."""
 
     def __init__(self, inputs, outputs=None, *, updates=None, name="f", optimize=True,
-                 check_finite=False, target="numpy", passes=None, dump_passes=False):
-        if target not in TARGETS:
+                 check_finite=False, target=None, passes=None, dump_passes=False):
+        if target is not None and target not in TARGETS:
             raise ValueError(f"function: target must be one of {', '.join(map(repr, TARGETS))}"
                              f", got {target!r}")
         self.target = target
@@ -195,6 +201,7 @@ class Function:
 
         roots = self.outputs + [v for _, v in self.updates]
         key_body, shared_order = _structure_key(roots, self.inputs)
+        self.target = _resolve_target(self.target, shared_order, self.name)
         position = {v.id: k for k, v in enumerate(shared_order)}
         targets = tuple(position.get(t.id, ("unread", t.name, str(t.type)))
                         for t, _ in self.updates)
@@ -234,6 +241,9 @@ class Function:
             reports = []
         program = graph                   # what is computed: the plain rendering shows it
         fast = self.optimize and self.target == "numpy"
+        xp = self.target == "array_api"
+        if xp:
+            check_graph(graph.nodes)      # an op without an array-API form: a clear error
         lowerings: dict = {}
         if fast:                          # how fast: the fast target's graph lowerings
             graph, lowerings = lower(graph)
@@ -257,8 +267,11 @@ class Function:
         targets = [t for t, _ in self.updates]
         module = generate(graph, self.inputs, shared, self._tree, len(self.outputs),
                           targets, self.name, notes, plan=fast,
-                          inplace=fast and not self.check_finite)
+                          inplace=fast and not self.check_finite, array_api=xp)
         fn = load(module)
+        if xp:      # the namespace and device of every call, checked (symgrad/backend.py)
+            fn = make_runner(fn, module, {k for k, s in enumerate(shared)
+                                          if isinstance(s, StreamCounter)})
         make_ws = fn.__globals__[module.workspace] if module.workspace else None
 
         def standalone(inputs=self.inputs, tree=self._tree, n_out=len(self.outputs),
@@ -266,12 +279,12 @@ class Function:
             # the saved module makes its workspace per call and returns every new shared
             # value (the same arithmetic as the compiled function, no state between calls)
             plain = generate(graph, inputs, shared, tree, n_out, targets, name, notes,
-                             plan=fast, standalone=True)
+                             plan=fast, standalone=True, array_api=xp)
             return plain.standalone_source()
 
         def plain_source(inputs=self.inputs, tree=self._tree, n_out=len(self.outputs),
                          name=self.name):
-            if not fast:
+            if not fast and not xp:
                 return module.source
             # the same optimized program, before the fast target's lowerings
             shared_plain = [n for n in program.nodes if isinstance(n, SharedVariable)]
@@ -288,6 +301,8 @@ class Function:
             self._checks.append((k, v.name or f"#{k}", v.dtype, v.type.shape))
 
     def _convert(self, k, label, dtype, shape, value, sizes):
+        if self.target == "array_api":      # arrays of any library (symgrad/backend.py)
+            return backend.convert(self, label, dtype, shape, value, sizes)
         if isinstance(value, Var):
             raise TypeError(f"{self.name}(): input {label!r} got a symbolic variable; "
                             "pass a NumPy array or a number")
@@ -309,22 +324,27 @@ class Function:
                 arr = arr.astype(dtype)
         if arr.shape == shape:      # all static and right: the common case, checked at once
             return arr
-        if arr.ndim != len(shape):
+        self._check_shape(label, shape, arr.shape, sizes)
+        return arr
+
+    def _check_shape(self, label, shape, got, sizes):
+        if got == shape:
+            return
+        if len(got) != len(shape):
             raise ValueError(f"{self.name}(): input {label!r} expects {len(shape)} dimensions "
-                             f"{format_shape(shape)}, got shape {arr.shape}")
-        for axis, (d, n) in enumerate(zip(shape, arr.shape)):
+                             f"{format_shape(shape)}, got shape {got}")
+        for axis, (d, n) in enumerate(zip(shape, got)):
             if d is None:
                 continue
             if isinstance(d, int):
                 if d != n:
                     raise ValueError(f"{self.name}(): input {label!r} expects shape "
-                                     f"{format_shape(shape)}, got {arr.shape} (axis {axis})")
+                                     f"{format_shape(shape)}, got {got} (axis {axis})")
             else:
                 prev = sizes.setdefault(d, (n, label))
                 if prev[0] != n:
                     raise ValueError(f"{self.name}(): dimension {d!r} is {prev[0]} in input "
                                      f"{prev[1]!r} but {n} in input {label!r}")
-        return arr
 
     # --- call -------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -345,7 +365,7 @@ class Function:
 
     def _make_entries(self):
         self._slow_entry = _make_entry(self, shortcut=False)
-        self._entry = (self._slow_entry if self.check_finite
+        self._entry = (self._slow_entry if self.check_finite or self.target == "array_api"
                        else _make_entry(self, shortcut=True))
 
     def _call_general(self, args, kwargs):
@@ -368,7 +388,8 @@ class Function:
                   for (k, label, dt, shape), a in zip(self._checks, args)]
         if self.check_finite:
             for (k, label, _, _), a in zip(self._checks, arrays):
-                if a.dtype.kind == "f" and not np.isfinite(a).all():
+                if (not backend.all_finite(a) if self.target == "array_api"
+                        else a.dtype.kind == "f" and not np.isfinite(a).all()):
                     raise FloatingPointError(f"{self.name}(): input {label!r} has NaN or inf "
                                              "values (check_finite=True)")
         return arrays
@@ -393,12 +414,14 @@ class Function:
             list(outputs.values()) if isinstance(outputs, dict) else [outputs])
         labels = (list(self._tree[1]) if isinstance(self._tree, tuple)
                   else [f"output {k}" for k in range(len(flat))])
+        finite = (backend.all_finite if self.target == "array_api"
+                  else lambda v: np.asarray(v).dtype.kind != "f" or np.isfinite(v).all())
         for label, v in zip(labels, flat):
-            if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all():
+            if not finite(v):
                 raise FloatingPointError(f"{self.name}(): {label} is not finite; no update "
                                          "was applied (check_finite=True)")
         for key, v in new_shared.items():
-            if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all():
+            if not finite(v):
                 raise FloatingPointError(f"{self.name}(): the new value of shared {key!r} is "
                                          "not finite; no update was applied")
 
@@ -616,6 +639,19 @@ def _op_counts(roots):
     return op_counts(toposort(roots))
 
 
+def _resolve_target(target, shared, name) -> str:
+    """The target asked for, or the default: ``"array_api"`` when a shared value is an
+    array of another library, else ``"numpy"``. NumPy targets refuse such values."""
+    foreign = backend.function_namespace(shared)
+    if target is None:
+        return "array_api" if foreign is not None else "numpy"
+    if foreign is not None and target != "array_api":
+        raise TypeError(f"function {name!r}: shared variable {foreign[2].name!r} is "
+                        f"{backend.describe(foreign[2]._value)}; target={target!r} runs on NumPy "
+                        "arrays: use target='array_api' (the default for such values)")
+    return target
+
+
 def _summary(report) -> str | None:
     """'cse (merged 3)' for a pass that changed something, else None."""
     parts = []
@@ -653,7 +689,7 @@ def evaluate(var: Var, inputs=None):
 
 
 def function(inputs, outputs=None, *, updates=None, name="f", optimize=True,
-             check_finite=False, target="numpy", passes=None, dump_passes=False) -> Function:
+             check_finite=False, target=None, passes=None, dump_passes=False) -> Function:
     """Compile ``outputs`` (and ``updates``) of ``inputs`` into a NumPy function.
 
     Parameters
@@ -669,7 +705,11 @@ def function(inputs, outputs=None, *, updates=None, name="f", optimize=True,
     target : ``"numpy"`` (default: the optimized program lowered for speed: workspace
         buffers, in-place updates, fused BLAS updates, each lowered line commented with
         its plain form) or ``"plain"`` (the same program as plain NumPy, no speed tricks).
-        Both give the same results; ``f.plain_source`` is the plain rendering either way.
+        or ``"array_api"`` (the same program against the array API standard through a
+        namespace ``xp``: NumPy, CuPy, PyTorch or array_api_strict arrays, on their device;
+        docs/array_api.md). All give the same results; ``f.plain_source`` is the plain
+        rendering either way. By default ``"numpy"``, or ``"array_api"`` when a shared value
+        is not a NumPy array.
     passes : a list of ``(name, pass)`` replacing the default pipeline.
     dump_passes : keep the graph after each pass (``f.pass_dumps``).
 

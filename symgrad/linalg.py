@@ -87,7 +87,8 @@ def _solve_vjp(g, x, a, b):
 
 
 SOLVE = defop("solve", infer=_solve_infer, emit="np.linalg.solve({0}, {1})", vjp=_solve_vjp,
-              inline=False, doc="x with a @ x = b (NumPy 2 rules for 1-D b)")
+              inline=False, doc="x with a @ x = b (NumPy 2 rules for 1-D b)",
+              array_api="xp.linalg.solve({0}, {1})")
 
 
 def solve(a, b):
@@ -119,7 +120,8 @@ def _inv_vjp(g, out, a):
 
 
 INV = defop("inv", infer=_same_infer("inv"), emit="np.linalg.inv({0})", vjp=_inv_vjp,
-            inline=False)
+            inline=False,
+            array_api="xp.linalg.inv({0})")
 
 
 def inv(a):
@@ -137,7 +139,8 @@ def _det_vjp(g, out, a):
 
 
 DET = defop("det", infer=_batch_scalar_infer("det"), emit="np.linalg.det({0})",
-            vjp=_det_vjp, inline=False)
+            vjp=_det_vjp, inline=False,
+            array_api="xp.linalg.det({0})")
 
 
 def det(a):
@@ -151,10 +154,12 @@ def _logabsdet_vjp(g, out, a):
 
 LOGABSDET = defop("logabsdet", infer=_batch_scalar_infer("slogdet"),
                   emit="np.linalg.slogdet({0}).logabsdet", vjp=_logabsdet_vjp,
-                  inline=False, doc="log |det(a)| (the second result of slogdet)")
+                  inline=False, doc="log |det(a)| (the second result of slogdet)",
+                  array_api="xp.linalg.slogdet({0}).logabsdet")
 SIGNDET = defop("signdet", infer=_batch_scalar_infer("slogdet"),
                 emit="np.linalg.slogdet({0}).sign", vjp=None, inline=False,
-                doc="the sign of det(a) (the first result of slogdet); no gradient")
+                doc="the sign of det(a) (the first result of slogdet); no gradient",
+                array_api="xp.linalg.slogdet({0}).sign")
 
 
 def slogdet(a):
@@ -175,7 +180,8 @@ def _cholesky_vjp(g, L, a):
 
 
 CHOLESKY = defop("cholesky", infer=_same_infer("cholesky"), emit="np.linalg.cholesky({0})",
-                 vjp=_cholesky_vjp, inline=False)
+                 vjp=_cholesky_vjp, inline=False,
+                 array_api="xp.linalg.cholesky({0})")
 
 
 def cholesky(a):
@@ -214,10 +220,12 @@ def _eigh_vectors_vjp(g, V, a):
 
 EIGH_VALUES = defop("eigh_values", infer=_eigh_values_infer,
                     emit="np.linalg.eigh({0}).eigenvalues", vjp=_eigh_values_vjp,
-                    inline=False, doc="the eigenvalues of eigh, ascending")
+                    inline=False, doc="the eigenvalues of eigh, ascending",
+                    array_api="xp.linalg.eigh({0}).eigenvalues")
 EIGH_VECTORS = defop("eigh_vectors", infer=_same_infer("eigh"),
                      emit="np.linalg.eigh({0}).eigenvectors", vjp=_eigh_vectors_vjp,
-                     inline=False, doc="the eigenvectors of eigh, in columns")
+                     inline=False, doc="the eigenvectors of eigh, in columns",
+                     array_api="xp.linalg.eigh({0}).eigenvectors")
 
 
 def eigh(a):
@@ -259,10 +267,12 @@ def _qr_grad(a, gq, gr):
 
 QR_Q = defop("qr_q", infer=_qr_infer("q"), emit="np.linalg.qr({0}).Q",
              vjp=lambda g, out, a: [_qr_grad(a, g, None)], inline=False,
-             doc="Q of the reduced QR decomposition")
+             doc="Q of the reduced QR decomposition",
+             array_api="xp.linalg.qr({0}).Q")
 QR_R = defop("qr_r", infer=_qr_infer("r"), emit="np.linalg.qr({0}).R",
              vjp=lambda g, out, a: [_qr_grad(a, None, g)], inline=False,
-             doc="R of the reduced QR decomposition")
+             doc="R of the reduced QR decomposition",
+             array_api="xp.linalg.qr({0}).R")
 
 
 def qr(a):
@@ -282,10 +292,12 @@ def _tri_infer(types, k):
 
 TRIL = defop("tril", infer=_tri_infer, emit="np.tril({0}, {k})",
              vjp=lambda g, out, a, k: [tril(g, k)], inline=False, linear="first",
-             jvp=lambda ts, out, a, k: tril(ts[0], k))
+             jvp=lambda ts, out, a, k: tril(ts[0], k),
+             array_api="xp.where(xp.arange({0.atom}.shape[-2], device=device)[:, None] + {k} >= xp.arange({0.atom}.shape[-1], device=device)[None, :], {0}, xp.zeros_like({0}))")
 TRIU = defop("triu", infer=_tri_infer, emit="np.triu({0}, {k})",
              vjp=lambda g, out, a, k: [triu(g, k)], inline=False, linear="first",
-             jvp=lambda ts, out, a, k: triu(ts[0], k))
+             jvp=lambda ts, out, a, k: triu(ts[0], k),
+             array_api="xp.where(xp.arange({0.atom}.shape[-2], device=device)[:, None] + {k} <= xp.arange({0.atom}.shape[-1], device=device)[None, :], {0}, xp.zeros_like({0}))")
 
 
 def tril(a, k=0):

@@ -28,6 +28,7 @@ import numbers
 import numpy as np
 
 from .autodiff import grad
+from .backend import as_library, zeros_like
 from .ir.node import SharedVariable, Var
 from .ops import sqrt
 from .ops.leaves import as_var, shared
@@ -106,7 +107,7 @@ def _gradients(loss_or_grads, params, weight_decay, where: str) -> list[Var]:
 
 
 def _state(p: SharedVariable, suffix: str) -> SharedVariable:
-    return shared(np.zeros_like(p.value), name=f"{p.name or 'param'}_{suffix}")
+    return shared(zeros_like(p.get_value(borrow=True)), name=f"{p.name or 'param'}_{suffix}")
 
 
 def sgd(loss_or_grads, params, lr=0.01, weight_decay=0.0) -> dict:
@@ -207,7 +208,7 @@ def adam(loss_or_grads, params, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8,
     wd = _number(weight_decay, "weight_decay", where)
     grads = _gradients(loss_or_grads, params, wd, where)
     dtype = np.result_type(*[p.dtype for p in params])
-    t = shared(np.zeros((), dtype), name="adam_t")
+    t = shared(as_library(np.zeros((), dtype), params[0].get_value(borrow=True)), name="adam_t")
     t_new = t + 1.0
     updates = {t: t_new}
     # bias corrections, shared by all parameters

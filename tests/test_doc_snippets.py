@@ -31,7 +31,7 @@ DOCS = ROOT / "docs"
 # pages whose python blocks are meant to run
 RUN = ["tutorial.md", "reading_generated_code.md", "optimizers.md", "optimizer.md",
        "notebooks.md", "numpy_formulas.md",
-       "distributed.md"]
+       "distributed.md", "array_api.md"]
 # pages whose python blocks are listings of generated code: they must at least parse
 LISTINGS = ["performance.md"]
 

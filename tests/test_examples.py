@@ -142,3 +142,21 @@ def test_train_dask_quick_run_matches_the_local_step(capsys):
         assert r["max_rel_diff"] < 1e-12 and r["stats"]["failed_attempts"] == 0
     out = capsys.readouterr().out
     assert "ms data-parallel vs" in out and "epoch 1" in out
+
+
+def test_train_mlp_on_torch_reaches_the_accuracy_of_numpy(tmp_path):
+    """--array-library torch (CPU here; CUDA where there is one): the array-API rendering
+    of the same step trains to the accuracy NumPy reaches (float32 rounding aside)."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("array_api_compat", reason="needs the 'array' extra")
+    pytest.importorskip("torch", reason="PyTorch is not installed (CI installs torch, CPU)")
+    argv = ["--epochs", "8", "--quiet", "--device", "cpu"]
+    mod = _load("train_mlp")
+    ref = mod.main(argv + ["--out", str(tmp_path / "numpy")])
+    got = mod.main(argv + ["--out", str(tmp_path / "torch"), "--array-library", "torch"])
+    assert ref["target"] == "numpy" and got["target"] == "array_api"
+    assert got["test_accuracy"] >= 0.95
+    assert abs(got["test_accuracy"] - ref["test_accuracy"]) <= 0.01
+    for a, b in zip(got["params"], ref["params"]):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    assert "xp.maximum(" in open(tmp_path / "torch" / "train_step.py").read()

@@ -28,5 +28,7 @@ def test_readme_opens_with_the_two_commands():
     assert "python -m pytest" in bash[1]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     install = re.search(r'pip install -e "(\.\[[^\]]*\])"', bash[1]).group(1)
-    assert install == ".[dev,examples,notebooks,distributed]"   # notebooks and Dask run in the tests
+    # the notebooks run in the tests; Dask too; the array extra runs the array-API tests
+    assert install == ".[dev,examples,notebooks,distributed,array]"
+    assert "pip install -q torch==2.13.0" in ci       # and PyTorch CPU, for their torch cases
     assert f'pip install -q -e "{install}"' in ci and "python -m pytest" in ci

@@ -84,12 +84,15 @@ def test_random_graphs_agree(data):
         _same(a, b, f"output {k}")
 
 
-def _mlp_training(target, optimizer, activation, dtype="float64", steps=4):
+def _mlp_training(target, optimizer, activation, dtype="float64", steps=4, like=None,
+                  conv=np.asarray):
+    """``steps`` training steps; ``like`` and ``conv`` put the parameters and the batches
+    in another array library (tests/test_array_api.py)."""
     rng = np.random.default_rng(0)
     x = sg.tensor("x", shape=("batch", 6), dtype=dtype)
     y = sg.tensor("y", shape=("batch",), dtype="int64")
     lr = sg.scalar("lr", dtype=dtype)
-    net = sg.nn.mlp([6, 8, 7, 3], activation=activation, dtype=dtype, rng=1)
+    net = sg.nn.mlp([6, 8, 7, 3], activation=activation, dtype=dtype, rng=1, like=like)
     loss = sg.nn.cross_entropy(net(x), y)
     if optimizer == "sgd":
         grads = sg.grad(loss, net.params)
@@ -103,7 +106,7 @@ def _mlp_training(target, optimizer, activation, dtype="float64", steps=4):
     for k in range(steps):
         xb = rng.normal(size=(5 + k, 6)).astype(dtype)
         yb = rng.integers(0, 3, size=5 + k)
-        args = [xb, yb, 0.1] if optimizer == "sgd" else [xb, yb]
+        args = [conv(xb), conv(yb), 0.1] if optimizer == "sgd" else [conv(xb), conv(yb)]
         losses.append(step(*args)["loss"])
     shared = [s.get_value() for s in updates]
     return step, losses, shared

@@ -132,6 +132,34 @@ def needs_broadcast_check(node: Var) -> list[list[tuple[int, int]]]:
 
 
 class _Emitter:
+    # the dialect: NumPy here; the array-API renderer (codegen/array_api.py) subclasses
+    # these few methods to write the standard's spellings through a namespace ``xp``
+    prefix = "np."
+    extra_params: list[str] = []
+
+    def emit_op(self, n: Var, args: list[Expr]) -> Expr:
+        return n.op.emit(args, **n.params)
+
+    def helpers_of(self, n: Var):
+        return n.op.helpers
+
+    def scalar(self, text: str, dtype) -> Expr:
+        """A 0-d value of ``dtype`` from a Python number's text."""
+        return Expr(f"np.{dtype.name}({text})")
+
+    def weak_call(self, n: Var, a: str, b: str) -> Expr:
+        """``n`` (divide, power ...) of two Python numbers, with NumPy's semantics."""
+        return Expr(f"np.{n.op.ufunc}({a}, {b})")
+
+    def copy_text(self, text: str) -> str:
+        return f"np.array({text})"
+
+    def array_text(self, text: str, dtype=None) -> str:
+        return f"np.asarray({text}" + (f", dtype=np.{dtype.name})" if dtype else ")")
+
+    def imports(self) -> list[str]:
+        return ["import numpy as np"]
+
     def __init__(self, graph: Graph, inputs, fname, n_outputs, plan=False):
         self.graph = graph
         self.order = graph.nodes
@@ -205,7 +233,7 @@ class _Emitter:
         expr, depth = self._arg(inp, consumer)
         if (inp.id in self.weak and not consumer.op.elementwise and inp.op.leaf != "constant"
                 and inp.dtype not in _PYTHON_DEFAULT_DTYPES):
-            expr = Expr(f"np.{inp.dtype.name}({expr.text})")
+            expr = self.scalar(expr.text, inp.dtype)
         return expr, depth
 
     def _arg(self, inp: Var, consumer: Var) -> tuple[Expr, int]:
@@ -222,7 +250,7 @@ class _Emitter:
         if value.ndim == 0:
             lit = _literal(value)
             if not consumer.op.elementwise:  # it will be indexed or reshaped: a NumPy scalar
-                return Expr(f"np.{value.dtype.name}({lit.text})")
+                return self.scalar(lit.text, value.dtype)
             # a Python literal takes its dtype from the arrays it meets; where no other
             # operand is an array of the result's dtype (np.where(m, 1.0, 0.1) in a float32
             # graph, or an int times a float literal) it must carry that dtype itself
@@ -232,7 +260,7 @@ class _Emitter:
             if (value.dtype != np.bool_ and value.dtype == consumer.dtype
                     and len(consumer.inputs) > 1
                     and np.result_type(*arrays, value.item()) != consumer.dtype):
-                return Expr(f"np.{value.dtype.name}({lit.text})")
+                return self.scalar(lit.text, value.dtype)
             return lit
         if c.id not in self.const_name:
             name = self.names.fresh(f"_{identifier(c.name, 'c')}", numbered=True)
@@ -355,21 +383,21 @@ class _Emitter:
                 self.add_line(f"    _same_size({what}, {sizes})")
             if CHECK_HELPER not in self.helpers:
                 self.helpers.append(CHECK_HELPER)
-        for h in n.op.helpers:
+        for h in self.helpers_of(n):
             if h not in self.helpers:
                 self.helpers.append(h)
-        expr = n.op.emit(args, **n.params)
+        expr = self.emit_op(n, args)
         if not n.op.elementwise:
             # a Python number that the emission indexes or calls a method on (``d[None]``,
             # ``d.reshape(...)``) must be a NumPy scalar, which has both
             wrapped = False
             for k, i in enumerate(n.inputs):
-                if i.id in self.weak and not args[k].text.startswith("np.") and re.search(
+                if i.id in self.weak and not args[k].text.startswith(self.prefix) and re.search(
                         rf"(?<![\w.]){re.escape(args[k].atom)}[.\[]", expr.text):
-                    args[k] = Expr(f"np.{i.dtype.name}({args[k].text})")
+                    args[k] = self.scalar(args[k].text, i.dtype)
                     wrapped = True
             if wrapped:
-                expr = n.op.emit(args, **n.params)
+                expr = self.emit_op(n, args)
         if n.op.python_int or (
                 n.op.elementwise and n.ndim == 0 and all(
                     i.id in self.weak or (i.op.leaf == "constant" and i.ndim == 0)
@@ -379,7 +407,7 @@ class _Emitter:
                                                   or not _nonzero_constant(n.inputs[-1])):
                 # Python numbers raise on x / 0 (NumPy gives inf or nan and a warning) and
                 # turn (-8.0) ** (1 / 3) complex: NumPy's own function keeps its semantics
-                expr = Expr(f"np.{n.op.ufunc}({args[0].text}, {args[1].text})")
+                expr = self.weak_call(n, args[0].text, args[1].text)
         plain = expr.text          # the plain form, kept as the comment of a lowered line
         if self.plan:
             expr = memory.faster_expr(n, args, expr)
@@ -658,7 +686,8 @@ def _output_text(tree, texts: list[str]) -> str:
 def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
              n_outputs: int, update_targets: list[Var], fname: str,
              notes: list[str] | None = None, plan: bool = False,
-             inplace: bool = False, standalone: bool = False) -> Module:
+             inplace: bool = False, standalone: bool = False,
+             array_api: bool = False) -> Module:
     """Emit the module for ``graph`` (roots: the outputs, then the update values).
 
     With ``plan``, values are computed into workspace buffers through ``out=`` (the
@@ -667,11 +696,17 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     updates are written into the shared arrays once everything else is computed, and
     ``new_shared`` holds only the updates of shared variables the graph does not read.
     With ``standalone``, a planned function makes its own workspace on every call (the
-    same arithmetic as the runtime version, for a module that runs on its own).
+    same arithmetic as the runtime version, for a module that runs on its own). With
+    ``array_api``, the program is written against the array API standard
+    (``codegen/array_api.py``; no planning).
     """
     from .. import __version__
     fname = identifier(fname, "f")
-    em = _Emitter(graph, inputs, fname, n_outputs, plan=plan)
+    if array_api:
+        from .array_api import ArrayAPIEmitter
+        em = ArrayAPIEmitter(graph, inputs, fname, n_outputs)
+    else:
+        em = _Emitter(graph, inputs, fname, n_outputs, plan=plan)
     param_of: dict[int, str] = {}
     params: list[str] = []
     for v in list(inputs) + list(shared):
@@ -712,11 +747,11 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
         text = raw_text(r)
         if (r.op.leaf == "constant" or em.alias_leaf.get(r.id, False) or copy
                 or em.storage.get(r.id)):
-            return f"np.array({text})"
+            return em.copy_text(text)
         if r.id in em.weak:
-            return f"np.asarray({text}, dtype=np.{r.dtype.name})"
+            return em.array_text(text, r.dtype)
         if r.ndim == 0:
-            return f"np.asarray({text})"
+            return em.array_text(text)
         return text
 
     upd_ids = {r.id for r in upd_roots}
@@ -737,7 +772,7 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
                                                                  list(inputs) + list(shared))]
     ws_param = [em.names.fresh("_ws")] if em.buffers and not standalone else []
     ws_name = em.names.fresh("_workspace") if em.buffers else None
-    body = [f"def {fname}({', '.join(params + ws_param)}):",
+    body = [f"def {fname}({', '.join(params + ws_param + em.extra_params)}):",
             f'    """{safe_text(fname)}: one call of the compiled function.', "",
             "    Arguments:"]
     line = "   "
@@ -774,7 +809,7 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     returned: set[int] = set()
     for k, r in enumerate(out_roots):   # one node returned twice: two arrays, not one
         if r.id in returned:
-            out_texts[k] = f"np.array({out_texts[k]})"
+            out_texts[k] = em.copy_text(out_texts[k])
         returned.add(r.id)
     body.append(f"    return {_output_text(outputs_tree, out_texts)}, {new_shared}")
 
@@ -785,7 +820,7 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     big = {k: v for k, v in em.constants.items() if v.size > LITERAL_ARRAY_SIZE}
     if big:
         header.append("import base64  # noqa: F401 (decodes the large constants)")
-    header.append("import numpy as np")
+    header += em.imports()
     small = [ln for ln, v in zip(em.const_lines, em.constants.values())
              if v.size <= LITERAL_ARRAY_SIZE]
     blocks = "\n".join(header) + "\n\n"

@@ -385,18 +385,31 @@ class SharedVariable(Var):
     __slots__ = ("_value",)
 
     def __init__(self, op, value: np.ndarray, name: str | None):
-        super().__init__(op, (), {}, TensorType(value.dtype, value.shape), name)
+        if isinstance(value, np.ndarray):
+            t = TensorType(value.dtype, value.shape)
+        else:       # an array of another library (symgrad/backend.py), kept as it is
+            from ..backend import numpy_dtype
+            t = TensorType(numpy_dtype(value), tuple(value.shape))
+        super().__init__(op, (), {}, t, name)
         self._value = value
 
     @property
     def value(self) -> np.ndarray:
         """A copy of the current value (compiled functions update the array itself in
         place, so a reference would change under you; ``get_value(borrow=True)`` gives
-        that reference). Assigning checks shape and dtype, and stores a copy."""
+        that reference). Assigning checks shape and dtype, and stores a copy. A value of
+        another library (CuPy, PyTorch ...) stays in that library and on its device."""
+        if not isinstance(self._value, np.ndarray):
+            from ..backend import copy
+            return copy(self._value)
         return self._value.copy()
 
     @value.setter
     def value(self, new):
+        if not isinstance(self._value, np.ndarray):
+            from ..backend import assign
+            self._value = assign(self.name, self._value, new, self.type.dtype, self.type.shape)
+            return
         arr = np.asarray(new)
         if arr.dtype.kind in "OUSVM":
             raise TypeError(f"shared variable {self.name!r}: cannot store {arr.dtype} data")
@@ -412,7 +425,7 @@ class SharedVariable(Var):
     def get_value(self, borrow: bool = False) -> np.ndarray:
         """The current value: a copy, or with ``borrow=True`` the array itself, which
         every call of a compiled function that updates this variable overwrites."""
-        return self._value if borrow else self._value.copy()
+        return self._value if borrow else self.value
 
     def set_value(self, new) -> None:
         self.value = new

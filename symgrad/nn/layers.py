@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 
+from ..backend import as_library
 from ..ir.node import SharedVariable, Var
 from ..ir.types import as_dtype
 from ..ops import elu, gelu, leaky_relu, relu, selu, sigmoid, silu, softplus, softsign, tanh
@@ -68,10 +69,14 @@ class Dense:
         Suffix of the parameter names: ``name="1"`` gives ``W1`` and ``b1``.
     bias : bool
         Whether the layer has a bias.
+    like : array or None
+        An array of the library and device the parameters live in (a torch tensor on
+        ``cuda``, a CuPy array ...): the same initial values, made there
+        (docs/array_api.md). None: NumPy.
     """
 
     def __init__(self, n_in: int, n_out: int, activation=None, *, init=None, rng=None,
-                 dtype="float64", name: str = "", bias: bool = True):
+                 dtype="float64", name: str = "", bias: bool = True, like=None):
         self.n_in = _positive_int(n_in, "Dense: n_in")
         self.n_out = _positive_int(n_out, "Dense: n_out")
         self.activation = _activation(activation)
@@ -81,8 +86,11 @@ class Dense:
         self.name = str(name)
         init_fn = get_initializer(init or _default_init(activation))
         gen = as_generator(rng)
-        self.W = shared(init_fn((self.n_in, self.n_out), gen, self.dtype), name=f"W{name}")
-        self.b = shared(np.zeros(self.n_out, self.dtype), name=f"b{name}") if bias else None
+        W, b = init_fn((self.n_in, self.n_out), gen, self.dtype), np.zeros(self.n_out, self.dtype)
+        if like is not None:
+            W, b = as_library(W, like), as_library(b, like)
+        self.W = shared(W, name=f"W{name}")
+        self.b = shared(b, name=f"b{name}") if bias else None
 
     @property
     def params(self) -> list[SharedVariable]:
@@ -146,7 +154,7 @@ class MLP:
 
 
 def mlp(sizes, activation="relu", output_activation=None, *, init=None, rng=None,
-        dtype="float64") -> MLP:
+        dtype="float64", like=None) -> MLP:
     """A multilayer perceptron with parameters ``W1, b1, W2, b2, ...``.
 
     Parameters
@@ -158,6 +166,7 @@ def mlp(sizes, activation="relu", output_activation=None, *, init=None, rng=None
     init : initialiser of the weights (default: by activation, see ``Dense``).
     rng : numpy Generator, int seed or None.
     dtype : float dtype of the parameters.
+    like : an array of the library and device the parameters live in (see ``Dense``).
 
     Examples
     --------
@@ -176,7 +185,8 @@ def mlp(sizes, activation="relu", output_activation=None, *, init=None, rng=None
     for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         last = k == len(sizes) - 1
         act = output_activation if last else activation
-        layers.append(Dense(n_in, n_out, act, init=init, rng=gen, dtype=dtype, name=str(k)))
+        layers.append(Dense(n_in, n_out, act, init=init, rng=gen, dtype=dtype, name=str(k),
+                            like=like))
     return MLP(layers)
 
 

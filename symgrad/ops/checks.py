@@ -9,6 +9,7 @@ half-applied update or a shared value that silently changes shape.
 
 from __future__ import annotations
 
+from . import xp_forms as xpf
 from ..ir.types import ShapeError, TensorType, format_shape
 from .registry import Expr, apply, defop
 
@@ -33,7 +34,8 @@ ENSURE_SHAPE = defop(
     emit=lambda a, shape, what: Expr(f"_ensure_shape({a[0].text}, {tuple(shape)!r}, "
                                      f"{what!r})"),
     vjp=lambda g, out, x, shape, what: [g], inline=False, helpers=(ENSURE_SHAPE_HELPER,),
-    shape_only=(), short="checked", positionwise=True)
+    shape_only=(), short="checked", positionwise=True,
+        array_api=("_ensure_shape({0}, {shape!r}, {what!r})", (ENSURE_SHAPE_HELPER,)))
 
 
 def ensure_shape(x, shape, what: str):
@@ -65,7 +67,8 @@ CHECK_INDEX = defop(
         f"_check_index({a[0].text}, {a[1].atom}.shape[{axis}], "
         f"{f'-{a[1].atom}.shape[{axis}]' if negative else '0'}, {what!r})"),
     vjp=lambda g, out, idx, ref, axis, negative, what: [None, None], inline=False,
-    helpers=(CHECK_INDEX_HELPER,), shape_only=(1,), short="checked", positionwise=True)
+    helpers=(CHECK_INDEX_HELPER,), shape_only=(1,), short="checked", positionwise=True,
+        array_api=xpf.CHECK_INDEX)
 
 
 def check_index(index, ref, axis: int, what: str, negative: bool = False):

@@ -15,6 +15,7 @@ import functools
 import numpy as np
 import sympy
 
+from . import xp_forms as xpf
 from ..ir.types import ShapeError, TensorType, broadcast_shapes, float_dtype_for, format_shape
 from .leaves import as_var, as_vars
 from .registry import (PREC_ADD, PREC_BITAND, PREC_BITOR, PREC_CMP, PREC_MUL, PREC_POW,
@@ -104,7 +105,8 @@ def _negative_infer(types, **_):
 
 NEGATIVE, negative = _unary("negative", _emit_neg, lambda g, out, x: [-g],
                             lambda x: -x, infer=_negative_infer, short="neg", ufunc="negative",
-                            linear="first")
+                            linear="first",
+                                array_api=_emit_neg)
 EXP, exp = _unary("exp", "np.exp({0})", lambda g, out, x: [g * out], sympy.exp,
                   positive=True)
 LOG, log = _unary("log", "np.log({0})", lambda g, out, x: [g / x], sympy.log)
@@ -156,7 +158,8 @@ def _emit_sigmoid(args, **_):
 SIGMOID, sigmoid = _unary("sigmoid", _emit_sigmoid,
                           lambda g, out, x: [g * (out * sigmoid(-x))],
                           lambda x: 1 / (1 + sympy.exp(-x)), helpers=(SIGMOID_HELPER,),
-                          positive=True, label="sigmoid")
+                          positive=True, label="sigmoid",
+                              array_api=xpf.SIGMOID)
 
 
 def _emit_relu(args, **_):
@@ -193,11 +196,13 @@ def _extremum_out(ufunc):
 # relu'(0) = 0: the mask is x > 0
 RELU, relu = _unary("relu", _emit_relu, lambda g, out, x: [g * (x > 0)],
                     lambda x: sympy.Max(x, 0), infer=_same_infer, emit_out=_emit_relu_out,
-                    label="relu")
+                    label="relu",
+                        array_api="xp.maximum({0}, 0)")
 SOFTPLUS, softplus = _unary("softplus", "np.logaddexp(0, {0})",
                             lambda g, out, x: [g * sigmoid(x)],
                             lambda x: sympy.log(1 + sympy.exp(x)), infer=_float_infer,
-                            label="softplus")
+                            label="softplus",
+                                array_api="xp.logaddexp(0.0, {0})")
 
 
 def _emit_leaky(args, negative_slope):
@@ -209,7 +214,8 @@ LEAKY_RELU = defop(
     "leaky_relu", infer=_same_infer, emit=_emit_leaky, elementwise=True, inline=False,
     label="leaky_relu",
     vjp=lambda g, out, x, negative_slope: [where(x > 0, g, g * negative_slope)],
-    sympy=lambda x, negative_slope: sympy.Piecewise((x, x > 0), (negative_slope * x, True)))
+    sympy=lambda x, negative_slope: sympy.Piecewise((x, x > 0), (negative_slope * x, True)),
+        array_api=xpf.leaky_relu)
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -222,7 +228,8 @@ def _emit_identity(args, **_):
 
 
 STOP_GRADIENT = defop("stop_gradient", infer=_same_infer, emit=_emit_identity, vjp=None,
-                      elementwise=True, identity=True, linear="first")
+                      elementwise=True, identity=True, linear="first",
+                          array_api=_emit_identity)
 
 
 def stop_gradient(x):
@@ -232,7 +239,8 @@ def stop_gradient(x):
 
 LOGICAL_NOT = defop("logical_not", infer=lambda types, **_: TensorType(np.bool_, types[0].shape),
                     emit="np.logical_not({0})", elementwise=True, sympy=sympy.Not,
-                    ufunc="logical_not", truth_inputs=(0,))
+                    ufunc="logical_not", truth_inputs=(0,),
+                        array_api="xp.logical_not({0})")
 
 
 def logical_not(x):
@@ -412,7 +420,8 @@ def _where_infer(types, **_):
 WHERE = defop("where", infer=_where_infer, emit="np.where({0}, {1}, {2})", elementwise=True,
               vjp=lambda g, out, c, a, b: [None, where(c, g, 0), where(c, 0, g)],
               linear="branches", truth_inputs=(0,),
-              sympy=lambda c, a, b: sympy.Piecewise((a, c), (b, True)))
+              sympy=lambda c, a, b: sympy.Piecewise((a, c), (b, True)),
+                  array_api="xp.where({0}, {1}, {2})")
 
 
 def where(condition, x, y):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import sympy
 
+from . import xp_forms as xpf
 from ..blas import BLAS_SOURCE
 from ..ir.types import TensorType
 from .indexing import GETITEM, index_text
@@ -77,7 +78,8 @@ INDEX_ADD = defop("index_add", infer=_index_add_infer,
                   emit_out=_index_add_out,
                   vjp=_index_add_vjp, inline=False, short="idx_add", linear="jointly",
                   writes="scatter_add",
-                  helpers=(INDEX_ADD_HELPER,))
+                  helpers=(INDEX_ADD_HELPER,),
+                      array_api=xpf.INDEX_ADD)
 
 
 def index_add(x, g, adv, index, distinct):
@@ -103,7 +105,8 @@ RELU_MASK = defop("relu_mask", infer=_relu_mask_infer,
                   emit="np.ceil(np.minimum({0}, 1))", emit_out=_relu_mask_out,
                   elementwise=True, inline=False, short="mask",
                   sympy=lambda r: sympy.Heaviside(r, 0),
-                  doc="1 where a ReLU output is positive, 0 where it is 0 (float)")
+                  doc="1 where a ReLU output is positive, 0 where it is 0 (float)",
+                      array_api="xp.ceil(xp.minimum({0}, 1))")
 
 
 def relu_mask(r):
@@ -165,7 +168,8 @@ MATMUL_SUB = defop("matmul_sub", infer=_matmul_sub_infer,
                    vjp=_matmul_sub_vjp, inline=False, short="mm_sub", writes="gemm_update",
                    helpers=(BLAS_SOURCE,),
                    doc="c - a @ b (2-D): a gradient-descent update, in one BLAS call when "
-                       "written into c")
+                       "written into c",
+                           array_api=_matmul_sub_emit)
 
 
 def matmul_sub(c, a, b, product=None):

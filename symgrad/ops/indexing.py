@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import xp_forms as xpf
 from ..ir.node import Var
 from ..ir.types import ShapeError, TensorType, broadcast_shapes
 from .leaves import as_var
@@ -169,7 +170,8 @@ def _getitem_batch(ins, batched, size, index):
 
 
 GETITEM = defop("getitem", infer=_getitem_infer, emit=_getitem_emit, vjp=_getitem_vjp,
-                inline=True, short="item", linear="first", batch=_getitem_batch)
+                inline=True, short="item", linear="first", batch=_getitem_batch,
+                    array_api=xpf.GETITEM)
 
 
 def _index_grad_infer(types, index, distinct, dtype):
@@ -190,7 +192,8 @@ def _index_grad_vjp(g, out, gv, ref, *adv, index, distinct, dtype):
 
 INDEX_GRAD = defop("index_grad", infer=_index_grad_infer, emit=_index_grad_emit,
                    vjp=_index_grad_vjp, inline=False, helpers=SCATTER_HELPERS,
-                   short="scatter", shape_only=(1,), linear="first")
+                   short="scatter", shape_only=(1,), linear="first",
+                       array_api=xpf.INDEX_GRAD)
 
 
 def index_grad(g, x, adv, index):

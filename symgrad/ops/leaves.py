@@ -97,7 +97,11 @@ def constant(value, name: str | None = None, dtype=None) -> Var:
 
 
 def shared(value, name: str | None = None) -> SharedVariable:
-    """A variable that owns a NumPy array (copied); ``.value`` reads and assigns it."""
+    """A variable that owns an array (copied); ``.value`` reads and assigns it. An array of
+    another library (CuPy, PyTorch, array_api_strict) keeps its library and device."""
+    from ..backend import copy, is_foreign
+    if is_foreign(value):
+        return SharedVariable(SHARED, copy(value), name)
     arr = aligned_copy(coerce_value(value, name))
     return SharedVariable(SHARED, arr, name)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import xp_forms as xpf
 from ..ir.node import Var
 from ..ir.types import ShapeError, TensorType, broadcast_shapes, format_shape, merge_dim
 from .elementwise import ufunc_dtype
@@ -172,7 +173,8 @@ def _tensordot_vjp(g, out, a, b, axes):
 
 
 TENSORDOT = defop("tensordot", infer=_tensordot_infer, emit=_tensordot_emit,
-                  vjp=_tensordot_vjp, inline=False, short="tdot", linear="each")
+                  vjp=_tensordot_vjp, inline=False, short="tdot", linear="each",
+                      array_api=xpf.same_names(_tensordot_emit))
 
 
 def tensordot(a, b, axes=2):
@@ -345,7 +347,8 @@ def _einsum_batch(ins, batched, size, terms, output):
 
 
 EINSUM = defop("einsum", infer=_einsum_infer, emit=_einsum_emit, vjp=_einsum_vjp,
-               inline=False, linear="each", batch=_einsum_batch)
+               inline=False, linear="each", batch=_einsum_batch,
+                   array_api=xpf.EINSUM)
 
 
 def einsum(subscripts, *operands):

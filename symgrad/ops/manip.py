@@ -34,6 +34,7 @@ import math
 
 import numpy as np
 
+from . import xp_forms as xpf
 from ..ir.node import Var
 from ..ir.types import ShapeError, TensorType, broadcast_shapes
 from .checks import check_index
@@ -82,7 +83,9 @@ def _argsort_emit(args, axis, kind):
 
 
 ARGSORT = defop("argsort", infer=_argsort_infer, emit=_argsort_emit, vjp=None,
-                inline=False)
+                inline=False,
+                array_api=lambda args, axis, kind: Expr(
+                    f"xp.argsort({args[0].text}, axis={axis}, stable=True)"))
 
 
 UNPERMUTE_HELPER = '''def _unpermute(values, perm, axis):
@@ -117,7 +120,8 @@ PERMUTE = defop(
     inline=False, short="perm", linear="first", entries="moved",
     helpers=(UNPERMUTE_HELPER,),
     doc="x taken along axis at a permutation (argsort's), or with inverse=True put back: "
-        "the gather of sort and its transpose, a scatter without repeats.")
+        "the gather of sort and its transpose, a scatter without repeats.",
+        array_api=xpf.refuse("the standard has no put_along_axis yet (sort, take_along_axis)"))
 
 
 def _kind(kind, stable):
@@ -522,7 +526,8 @@ INDEX_SET = defop("index_set", infer=_index_set_infer, emit=_index_set_emit,
                   vjp=_index_set_vjp, jvp=_index_set_jvp, inline=False, short="idx_set",
                   linear="jointly",
                   helpers=(INDEX_SET_HELPER,),
-                  doc="A copy of x with v written at x[index] (x.at[index].set(v)).")
+                  doc="A copy of x with v written at x[index] (x.at[index].set(v)).",
+                  array_api=xpf.refuse("writes into a copy at an index: the standard has no functional form"))
 
 
 def _adv_axes(entries) -> list[int]:

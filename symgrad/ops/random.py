@@ -27,6 +27,7 @@ import numbers
 
 import numpy as np
 
+from . import xp_forms as xpf
 from ..ir.node import Var
 from ..ir.types import (ShapeError, TensorType, as_dtype, broadcast_shapes, dims_equal,
                         format_shape)
@@ -96,7 +97,8 @@ def _make_emit(opname: str):
 RANDOM_OPS = {
     name: defop(name, infer=_make_infer(name), emit=_make_emit(name), random=True,
                 nondiff=True, inline=False, short=DISTRIBUTIONS[name][0],
-                doc=f"A {DISTRIBUTIONS[name][0]} draw (random op, no gradient).")
+                doc=f"A {DISTRIBUTIONS[name][0]} draw (random op, no gradient).",
+                array_api=xpf.random(name))
     for name in DISTRIBUTIONS
 }
 

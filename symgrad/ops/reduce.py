@@ -14,6 +14,7 @@ import functools
 
 import numpy as np
 
+from . import xp_forms as xpf
 from ..ir.types import TensorType, as_dtype, float_dtype_for
 from .leaves import as_var
 from .registry import Expr, apply, defop
@@ -76,7 +77,8 @@ def _reduction(name, vjp, dtype_rule=None, doc="", **kw):
     def emit(args, axis, keepdims):
         return Expr(f"{args[0].atom}.{name}({reduction_args(axis, keepdims)})")
 
-    op = defop(name, infer=infer, emit=emit, vjp=vjp, doc=doc, **kw)
+    op = defop(name, infer=infer, emit=emit, vjp=vjp, doc=doc, **kw,
+        array_api=xpf.reduction(name))
 
     def fn(x, axis=None, keepdims=False, **kwargs):
         x = as_var(x)
@@ -230,7 +232,8 @@ LINEAR_SCAN = defop("linear_scan", infer=_scan_infer,
                         f"_linear_scan({args[0].text}, {args[1].text}, {axis}, {reverse})"),
                     vjp=_scan_vjp, inline=False, helpers=(LINEAR_SCAN_HELPER,), short="scan",
                     doc="``h[k] = a[k] * h[k-1] + b[k]`` along ``axis`` (backwards when "
-                        "``reverse``): the derivative of ``cumprod`` without division.", positionwise=True)
+                        "``reverse``): the derivative of ``cumprod`` without division.", positionwise=True,
+                            array_api=xpf.LINEAR_SCAN)
 
 
 def linear_scan(a, b, axis: int, reverse: bool = False):
@@ -256,7 +259,8 @@ def _cumprod_vjp(g, out, x, axis):
 
 CUMPROD = defop("cumprod", infer=_cumprod_infer,
                 emit=lambda args, axis: Expr(f"np.cumprod({args[0].text}, axis={axis})"),
-                vjp=_cumprod_vjp, inline=False, positionwise=True)
+                vjp=_cumprod_vjp, inline=False, positionwise=True,
+                    array_api="xp.cumulative_prod({0}, axis={axis})")
 
 
 def cumprod(x, axis=None):
@@ -287,7 +291,8 @@ def _argreduce(name, doc):
             parts.append("keepdims=True")
         return Expr(f"{args[0].atom}.{name}({', '.join(parts)})")
 
-    op = defop(name, infer=infer, emit=emit, vjp=None, doc=doc, reduction="index")
+    op = defop(name, infer=infer, emit=emit, vjp=None, doc=doc, reduction="index",
+        array_api=xpf.argreduction(name))
 
     def fn(x, axis=None, keepdims=False):
         x = as_var(x)
@@ -365,7 +370,8 @@ def _cumsum_vjp(g, out, x, axis):
 
 
 CUMSUM = defop("cumsum", infer=_cumsum_infer, emit=_cumsum_emit, vjp=_cumsum_vjp,
-               inline=False, positionwise=True)
+               inline=False, positionwise=True,
+                   array_api=xpf.cumsum)
 
 
 def cumsum(x, axis=None):

@@ -87,6 +87,12 @@ names (an op that says nothing gets the conservative default):
   falls back to the ufunc's own ``out=`` form; returning a ``Statement`` says the text
   updates ``out`` in place.
 
+* ``array_api``: optional; the emission for ``target="array_api"`` (the array API standard
+  through the namespace ``xp``): a template (``"xp.exp({0})"``), a function like ``emit``,
+  a pair ``(template or function, helpers)``, or ``refuse("why")``. Without it, operators
+  and ufuncs whose name and arguments are the standard's keep their NumPy emission with
+  ``xp.`` (``symgrad/codegen/array_api.py``).
+
 User-defined ops use the same ``defop`` (see docs/adding_an_op.md).
 """
 
@@ -165,7 +171,7 @@ class OpDef:
                  reduction: str | None = None, writes: str | None = None,
                  python_int: bool = False, positive: bool = False, label: str | None = None,
                  truth_inputs: Sequence[int] = (), batch: Callable | None = None,
-                 positionwise: bool = False):
+                 positionwise: bool = False, array_api=None):
         for field, value, allowed in (("leaf", leaf, LEAF_KINDS), ("linear", linear, LINEAR),
                                       ("entries", entries, ENTRIES),
                                       ("reduction", reduction, REDUCTIONS),
@@ -204,6 +210,7 @@ class OpDef:
         self.truth_inputs = tuple(truth_inputs)
         self.batch = batch
         self.positionwise = positionwise
+        self.array_api = array_api
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from . import xp_forms as xpf
 from ..ir.node import Var
 from ..ir.types import ShapeError, TensorType, as_dtype, format_shape
 from .leaves import as_var
@@ -48,7 +49,8 @@ def _shape_of_infer(types, axis):
 
 
 SHAPE_OF = defop("shape_of", infer=_shape_of_infer, emit=lambda a, axis: Expr(
-    f"{a[0].atom}.shape[{axis}]"), inline=True, short="n", shape_only=(0,), python_int=True)
+    f"{a[0].atom}.shape[{axis}]"), inline=True, short="n", shape_only=(0,), python_int=True,
+        array_api="{0.atom}.shape[{axis}]")
 
 
 def shape_of(x, axis: int):
@@ -71,7 +73,8 @@ def _size_emit(args, axes, dtype):
 
 
 SIZE_OF = defop("size_of", infer=lambda types, axes, dtype: TensorType(dtype, ()),
-                emit=_size_emit, inline=True, short="n", shape_only=(0,), python_int=True)
+                emit=_size_emit, inline=True, short="n", shape_only=(0,), python_int=True,
+                    array_api=_size_emit)
 
 
 def size_of(x, axes=None, dtype="int64"):
@@ -187,7 +190,8 @@ def _reshape_vjp(g, out, x, *sizes, shape):
 
 
 RESHAPE = defop("reshape", infer=_reshape_infer, emit=_reshape_emit, vjp=_reshape_vjp,
-                view=True, inline=True, linear="first", entries="moved")
+                view=True, inline=True, linear="first", entries="moved",
+                    array_api=xpf.reshape)
 
 
 def reshape(x, shape):
@@ -222,7 +226,8 @@ RESHAPE_LIKE = defop(
     shape_only=(1,), linear="first", entries="moved",
     batch=_like_batch(lambda x, ref, rank, fx, shape: (
         reshape_like(x, ref) if fx and ref is not None
-        else None if ref is not None else reshape(x, shape) if fx else None)))
+        else None if ref is not None else reshape(x, shape) if fx else None)),
+            array_api="xp.reshape({0}, {1.atom}.shape)")
 
 
 def reshape_like(x, ref):
@@ -256,7 +261,8 @@ def _transpose_vjp(g, out, x, axes):
 
 TRANSPOSE = defop("transpose", infer=_transpose_infer, emit=_transpose_emit,
                   vjp=_transpose_vjp, view=True, inline=True, linear="first",
-                  entries="moved")
+                  entries="moved",
+                      array_api=xpf.transpose)
 
 
 def transpose(x, axes=None):
@@ -302,7 +308,8 @@ EXPAND_DIMS = defop(
     "expand_dims", infer=_expand_infer,
     emit=lambda a, axis: Expr(_index_text(a[0], max(axis, default=-1) + 1, axis, "None")),
     vjp=lambda g, out, x, axis: [squeeze(g, axis)], view=True, inline=True, short="expand",
-    linear="first", entries="same")
+    linear="first", entries="same",
+        array_api=xpf.expand_dims)
 
 
 def expand_dims(x, axis):
@@ -338,7 +345,8 @@ def _squeeze_emit(args, axis):
 
 SQUEEZE = defop("squeeze", infer=_squeeze_infer, emit=_squeeze_emit,
                 vjp=lambda g, out, x, axis: [expand_dims(g, axis)], view=True, inline=True,
-                linear="first", entries="same")
+                linear="first", entries="same",
+                    array_api=xpf.squeeze)
 
 
 def squeeze(x, axis=None):
@@ -400,7 +408,8 @@ def _broadcast_to_emit(args, shape):
 BROADCAST_TO = defop(
     "broadcast_to", infer=_broadcast_to_infer, emit=_broadcast_to_emit,
     vjp=lambda g, out, x, *sizes, shape: [sum_to(g, x)] + [None] * len(sizes), view=True,
-    inline=False, linear="first", entries="broadcast")
+    inline=False, linear="first", entries="broadcast",
+        array_api=xpf.broadcast_to)
 
 
 def broadcast_to(x, shape):
@@ -429,7 +438,8 @@ BROADCAST_LIKE = defop(
     short="bcast", shape_only=(1,), linear="first", entries="broadcast",
     batch=_like_batch(lambda x, ref, rank, fx, shape: (
         broadcast_like(_lifted(x, rank, fx), ref) if ref is not None
-        else broadcast_to(_lifted(x, rank, fx), shape))))
+        else broadcast_to(_lifted(x, rank, fx), shape))),
+            array_api="xp.broadcast_to({0}, {1.atom}.shape)")
 
 
 def broadcast_like(x, ref):
@@ -457,7 +467,8 @@ def _astype_vjp(g, out, x, dtype):
 ASTYPE = defop("astype", infer=lambda types, dtype: types[0].with_dtype(dtype),
                emit=lambda a, dtype: Expr(f"{a[0].atom}.astype(np.{dtype})"),
                vjp=_astype_vjp, elementwise=True, inline=True, short="cast", linear="first",
-               entries="same")
+               entries="same",
+                   array_api=xpf.astype)
 
 
 def astype(x, dtype):
@@ -484,7 +495,8 @@ def _fill_emit(args, value, dtype):
 
 
 FILL_LIKE = defop("fill_like", infer=_fill_infer, emit=_fill_emit, vjp=None, inline=False,
-                  short="fill", shape_only=(0,), fills="value")
+                  short="fill", shape_only=(0,), fills="value",
+                      array_api=xpf.same_names(_fill_emit))
 
 
 def full_like(x, value, dtype=None):
@@ -526,7 +538,8 @@ def _arange_emit(args, dtype, length, start=0, step=1, stop=None):
     return Expr(f"np.arange({bounds}{dt})")
 
 
-ARANGE = defop("arange", infer=_arange_infer, emit=_arange_emit, vjp=None, inline=True)
+ARANGE = defop("arange", infer=_arange_infer, emit=_arange_emit, vjp=None, inline=True,
+    array_api=xpf.arange(_arange_emit))
 
 
 def _arange_number(v, what):
@@ -614,7 +627,8 @@ def _full_emit(args, shape, value, dtype):
     return Expr(f"np.full({dims}, {value!r}, dtype=np.{dtype})")
 
 
-FULL = defop("full", infer=_full_infer, emit=_full_emit, vjp=None, inline=False, fills="value")
+FULL = defop("full", infer=_full_infer, emit=_full_emit, vjp=None, inline=False, fills="value",
+    array_api=xpf.full)
 
 
 def full(shape, fill_value, dtype=None):
@@ -742,7 +756,8 @@ def _concat_part_vjp(g, out, gin, *sizes, axis, part, dims):
 
 
 CONCAT_PART = defop("concat_part", infer=_concat_part_infer, emit=_concat_part_emit,
-                    vjp=_concat_part_vjp, view=True, inline=True, short="part", positionwise=True)
+                    vjp=_concat_part_vjp, view=True, inline=True, short="part", positionwise=True,
+                        array_api=xpf.concat_part(_concat_part_emit))
 
 
 def _concatenate_vjp(g, out, *xs, axis):
@@ -756,7 +771,8 @@ CONCATENATE = defop(
     "concatenate", infer=_concatenate_infer,
     emit=lambda a, axis: Expr(f"np.concatenate([{', '.join(x.text for x in a)}], "
                               f"axis={axis})"),
-    vjp=_concatenate_vjp, inline=False, short="concat", positionwise=True)
+    vjp=_concatenate_vjp, inline=False, short="concat", positionwise=True,
+        array_api=xpf.concatenate)
 
 
 def concatenate(arrays, axis=0):
@@ -797,7 +813,8 @@ def _stack_vjp(g, out, *xs, axis):
 STACK = defop(
     "stack", infer=_stack_infer,
     emit=lambda a, axis: Expr(f"np.stack([{', '.join(x.text for x in a)}], axis={axis})"),
-    vjp=_stack_vjp, inline=False, positionwise=True)
+    vjp=_stack_vjp, inline=False, positionwise=True,
+        array_api=xpf.stack)
 
 
 def stack(arrays, axis=0):

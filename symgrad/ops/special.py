@@ -24,6 +24,7 @@ import math
 import numpy as np
 import sympy
 
+from . import xp_forms as xpf
 from .elementwise import (_binary, _unary, abs, clip, equal, exp, floor, floor_divide, less,
                           maximum, minimum, sigmoid, sign, sqrt, square, stop_gradient, where)
 from .leaves import as_var
@@ -203,7 +204,8 @@ LOGADDEXP, logaddexp = _binary("logaddexp", "np.logaddexp({0}, {1})", _logaddexp
                                lambda a, b: sympy.log(sympy.exp(a) + sympy.exp(b)),
                                commutative=True)
 LOGADDEXP2, logaddexp2 = _binary("logaddexp2", "np.logaddexp2({0}, {1})", _logaddexp2_vjp,
-                                 lambda a, b: sympy.log(2 ** a + 2 ** b, 2), commutative=True)
+                                 lambda a, b: sympy.log(2 ** a + 2 ** b, 2), commutative=True,
+                                 array_api=xpf.refuse('the standard has no logaddexp2'))
 logaddexp.__doc__ = "``log(exp(x1) + exp(x2))`` without overflow, as ``np.logaddexp``."
 logaddexp2.__doc__ = "``log2(2**x1 + 2**x2)`` without overflow, as ``np.logaddexp2``."
 
@@ -229,14 +231,17 @@ hypot.__doc__ = ("``sqrt(x1**2 + x2**2)`` without overflow, as ``np.hypot``; the
 # ---------------------------------------------------------------------------------------
 
 EXP2, exp2 = _unary("exp2", "np.exp2({0})", lambda g, out, x: [g * (out * LN2)],
-                    lambda x: 2 ** x, positive=True)
+                    lambda x: 2 ** x, positive=True,
+                    array_api="xp.pow(xp.full_like({0}, 2), {0})")
 exp2.__doc__ = "``2**x``, elementwise, as ``np.exp2``."
 # cbrt' = 1 / (3 cbrt(x)**2): cbrt(x)**2 neither overflows nor underflows for any float x
 CBRT, cbrt = _unary("cbrt", "np.cbrt({0})", lambda g, out, x: [g / (3.0 * square(out))],
                     lambda x: sympy.Piecewise((sympy.Abs(x) ** sympy.Rational(1, 3), x >= 0),
-                                              (-sympy.Abs(x) ** sympy.Rational(1, 3), True)))
+                                              (-sympy.Abs(x) ** sympy.Rational(1, 3), True)),
+                                              array_api=xpf.refuse('the standard has no cbrt (pow(x, 1/3) is not correctly rounded)'))
 RECIPROCAL, reciprocal = _unary("reciprocal", "np.reciprocal({0})",
-                                lambda g, out, x: [-(g * square(out))], lambda x: 1 / x)
+                                lambda g, out, x: [-(g * square(out))], lambda x: 1 / x,
+                                array_api="xp.divide(xp.ones_like({0}), {0})")
 cbrt.__doc__ = "Real cube root, elementwise, as ``np.cbrt`` (negative for negative x)."
 reciprocal.__doc__ = ("``1 / x``, elementwise, as ``np.reciprocal`` (an integer division for "
                       "integer inputs, as in NumPy).")
@@ -250,7 +255,8 @@ def _fmod_vjp(g, out, a, b):
 
 
 FMOD, fmod = _binary("fmod", "np.fmod({0}, {1})", _fmod_vjp,
-                     lambda a, b: a - b * sympy.sign(a / b) * sympy.floor(sympy.Abs(a / b)))
+                     lambda a, b: a - b * sympy.sign(a / b) * sympy.floor(sympy.Abs(a / b)),
+                     array_api=xpf.refuse('the standard has no fmod (only the floored remainder)'))
 fmod.__doc__ = ("C's remainder ``x1 - x2 * trunc(x1 / x2)`` (the sign of x1), as "
                 "``np.fmod``; ``np.remainder`` is ``sg.remainder``.")
 
@@ -378,12 +384,15 @@ def _ndtr_vjp(g, out, x):
 
 
 ERF, erf = _unary("erf", _helper_call("_erf"), _erf_vjp, sympy.erf,
-                  helpers=_CORE + (ERF_HELPERS[4],))
+                  helpers=_CORE + (ERF_HELPERS[4],),
+                  array_api=xpf.refuse("its NumPy-only helper (Cody's rational approximation) is not written for the array API yet"))
 ERFC, erfc = _unary("erfc", _helper_call("_erfc"), _erfc_vjp, sympy.erfc,
-                    helpers=_CORE + (ERF_HELPERS[5],), positive=True)
+                    helpers=_CORE + (ERF_HELPERS[5],), positive=True,
+                    array_api=xpf.refuse('its NumPy-only helper is not written for the array API yet'))
 NDTR, ndtr = _unary("ndtr", _helper_call("_ndtr"), _ndtr_vjp,
                     lambda x: sympy.erfc(-x / sympy.sqrt(2)) / 2,
-                    helpers=_CORE + (ERF_HELPERS[6],), positive=True)
+                    helpers=_CORE + (ERF_HELPERS[6],), positive=True,
+                    array_api=xpf.refuse('its NumPy-only helper is not written for the array API yet'))
 erf.__doc__ = ("The error function ``2/sqrt(pi) * integral of exp(-t**2) from 0 to x``, "
                "elementwise (as ``scipy.special.erf``), to a few ulps.")
 erfc.__doc__ = ("The complementary error function ``1 - erf(x)``, elementwise (as "
@@ -399,7 +408,8 @@ def _gelu_vjp(g, out, x):
 
 GELU, gelu = _unary("gelu", _helper_call("_gelu"), _gelu_vjp,
                     lambda x: x * sympy.erfc(-x / sympy.sqrt(2)) / 2,
-                    helpers=_CORE + (ERF_HELPERS[7],), label="gelu")
+                    helpers=_CORE + (ERF_HELPERS[7],), label="gelu",
+                    array_api=xpf.refuse('its NumPy-only helper is not written for the array API yet; use the tanh form'))
 gelu.__doc__ = "x * ndtr(x), the exact Gaussian error linear unit (see ``sg.gelu``)."
 ndtr.__doc__ = ("The standard normal CDF ``(1 + erf(x / sqrt(2))) / 2``, elementwise (as "
                 "``scipy.special.ndtr``), to a few ulps in both tails.")
@@ -422,7 +432,8 @@ SOFTSIGN_HELPER = '''def _softsign(x):
 SOFTSIGN, softsign = _unary("softsign", _helper_call("_softsign"),
                             lambda g, out, x: [g * square(1.0 / (1.0 + abs(x)))],
                             lambda x: x / (1 + sympy.Abs(x)), helpers=(SOFTSIGN_HELPER,),
-                            label="softsign")
+                            label="softsign",
+                            array_api="xp.divide({0}, xp.abs({0}) + 1)")
 softsign.__doc__ = "``x / (1 + |x|)``, elementwise (its limits -1 and 1 at -inf and inf)."
 
 # ---------------------------------------------------------------------------------------
@@ -452,5 +463,6 @@ def _silu_vjp(g, out, x):
 
 
 SILU, silu = _unary("silu", _helper_call("_silu"), _silu_vjp,
-                    lambda x: x / (1 + sympy.exp(-x)), helpers=(SILU_HELPER,), label="silu")
+                    lambda x: x / (1 + sympy.exp(-x)), helpers=(SILU_HELPER,), label="silu",
+                    array_api=xpf.refuse('its NumPy-only helper is not written for the array API yet; use x * sigmoid(x)'))
 silu.__doc__ = "``x * sigmoid(x)`` (the sigmoid linear unit, also called swish)."

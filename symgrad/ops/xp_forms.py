@@ -1,0 +1,427 @@
+"""Array-API emissions (``target="array_api"``) that are more than a template.
+
+Each op names its array-API form in its own ``defop(..., array_api=...)`` call; the forms
+that need a function or a helper live here, beside the helpers they call. Generated code
+reads the namespace ``xp`` and the ``device`` of the call (both parameters of the generated
+function). Helpers take ``xp`` as their first argument and use the standard only, except
+where the standard has no such operation: then a helper says which library's own function
+it uses (``einsum``, scatter-add) and has a portable fallback written with ``xp`` alone.
+No helper converts to NumPy.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .registry import PREC_MUL, Expr
+
+
+class Refusal:
+    """``array_api=refuse(reason)``: the op has no array-API form; compiling a graph that
+    holds it for ``target="array_api"`` is an error naming the op and the reason."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"refuse({self.reason!r})"
+
+
+def refuse(reason: str) -> Refusal:
+    return Refusal(reason)
+
+
+def dtype_text(name: str) -> str:
+    """``xp.float32`` for a NumPy dtype name (``bool`` is ``xp.bool``)."""
+    return f"xp.{'bool' if name in ('bool', 'bool_') else name}"
+
+
+# ---------------------------------------------------------------------------------------
+# elementwise
+# ---------------------------------------------------------------------------------------
+
+SIGMOID_HELPER = '''def _sigmoid(xp, x):
+    """1 / (1 + exp(-x)), to a few ulps for every x (see symgrad/ops/elementwise.py)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1 + e)'''
+
+SIGMOID = ("_sigmoid(xp, {0})", (SIGMOID_HELPER,))
+
+
+def same_names(numpy_emit):
+    """An emission whose NumPy functions and dtypes are the standard's, under the same names
+    and arguments (``np.tensordot(a, b, axes=...)``, ``np.zeros_like(x, dtype=np.float32)``):
+    the same text with ``xp.``."""
+    def emit(args, **params):
+        e = numpy_emit(args, **params)
+        return Expr(re.sub(r"\bnp\.", "xp.", e.text), e.prec)
+    return emit
+
+
+def leaky_relu(args, negative_slope):
+    x = args[0]
+    return Expr(f"xp.where({x.text} > 0, {x.text}, {negative_slope!r} * {x.at(PREC_MUL + 1)})")
+
+
+# ---------------------------------------------------------------------------------------
+# shape
+# ---------------------------------------------------------------------------------------
+
+def _shape_text(template, args) -> str:
+    parts = [str(d) if isinstance(d, int) else args[d[1]].text for d in template]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def reshape(args, shape):
+    return Expr(f"xp.reshape({args[0].text}, {_shape_text(shape, args[1:])})")
+
+
+def transpose(args, axes):
+    if len(axes) == 2 and axes == (1, 0):
+        return Expr(f"{args[0].atom}.T")       # the standard's .T is for 2-D arrays
+    return Expr(f"xp.permute_dims({args[0].text}, {tuple(axes)!r})")
+
+
+def _axes_index(x, ndim, axes, fill) -> Expr:
+    if not axes:
+        return x
+    parts = [fill if i in axes else ":" for i in range(ndim)]
+    while parts and parts[-1] == ":":
+        parts.pop()
+    return Expr(f"{x.atom}[{', '.join(parts + ['...'])}]")
+
+
+def expand_dims(args, axis):
+    return _axes_index(args[0], max(axis, default=-1) + 1, axis, "None")
+
+
+def squeeze(args, axis):
+    return _axes_index(args[0], max(axis, default=-1) + 1, axis, "0")
+
+
+def broadcast_to(args, shape):
+    return Expr(f"xp.broadcast_to({args[0].text}, {_shape_text(shape, args[1:])})")
+
+
+def astype(args, dtype):
+    return Expr(f"xp.astype({args[0].text}, {dtype_text(dtype)})")
+
+
+def arange(numpy_emit):
+    """NumPy's ``np.arange(bounds)`` with the dtype always said and the call's device."""
+    def emit(args, dtype, **params):
+        text = numpy_emit(args, dtype=dtype, **params).text
+        bounds = text[len("np.arange("):-1].split(", dtype=")[0]
+        return Expr(f"xp.arange({bounds}, dtype={dtype_text(dtype)}, device=device)")
+    return emit
+
+
+def full(args, shape, value, dtype):
+    dims = _shape_text(shape, args)
+    dt = f"dtype={dtype_text(dtype)}, device=device"
+    if value == 0 and not isinstance(value, bool):
+        return Expr(f"xp.zeros({dims}, {dt})")
+    if value == 1 and not isinstance(value, bool):
+        return Expr(f"xp.ones({dims}, {dt})")
+    return Expr(f"xp.full({dims}, {value!r}, {dt})")
+
+
+def concatenate(args, axis):
+    return Expr(f"xp.concat([{', '.join(x.text for x in args)}], axis={axis})")
+
+
+def stack(args, axis):
+    return Expr(f"xp.stack([{', '.join(x.text for x in args)}], axis={axis})")
+
+
+def concat_part(numpy_emit):
+    """``g[:, a:b]`` as NumPy writes it, with ``...`` for the axes after (the standard
+    indexes every axis or says ``...``)."""
+    def emit(args, **params):
+        e = numpy_emit(args, **params)
+        return Expr(e.text[:-1] + ", ...]") if e.text.endswith("]") else e
+    return emit
+
+
+# ---------------------------------------------------------------------------------------
+# reductions and scans
+# ---------------------------------------------------------------------------------------
+
+def reduction(name):
+    def emit(args, axis, keepdims):
+        parts = [args[0].text]
+        if axis is not None:
+            parts.append(f"axis={axis[0]}" if len(axis) == 1 else f"axis={tuple(axis)}")
+        if keepdims:
+            parts.append("keepdims=True")
+        return Expr(f"xp.{name}({', '.join(parts)})")
+    return emit
+
+
+def argreduction(name):
+    def emit(args, axis, keepdims):
+        parts = [args[0].text] + ([] if axis is None else [f"axis={axis}"])
+        if keepdims:
+            parts.append("keepdims=True")
+        return Expr(f"xp.{name}({', '.join(parts)})")
+    return emit
+
+
+def cumsum(args, axis):
+    if axis is None:
+        return Expr(f"xp.cumulative_sum(xp.reshape({args[0].text}, (-1,)))")
+    return Expr(f"xp.cumulative_sum({args[0].text}, axis={axis})")
+
+
+LINEAR_SCAN_HELPER = '''def _linear_scan(xp, a, b, axis, reverse):
+    """h[k] = a[k] * h[k - 1] + b[k] along `axis`, with h[-1] = 0 (from the last entry
+    backwards when `reverse`), in log2(n) vectorised steps, new arrays only."""
+    a, h = xp.broadcast_arrays(a, b)
+    a = xp.moveaxis(a, axis, 0)
+    h = xp.astype(xp.moveaxis(h, axis, 0), xp.result_type(a, h))
+    if reverse:
+        a, h = xp.flip(a, axis=0), xp.flip(h, axis=0)
+    n, d = h.shape[0], 1
+    while d < n:
+        h = xp.concat([h[:d, ...], h[d:, ...] + a[d:, ...] * h[:-d, ...]], axis=0)
+        if 2 * d < n:
+            a = xp.concat([a[:d, ...], a[d:, ...] * a[:-d, ...]], axis=0)
+        d *= 2
+    if reverse:
+        h = xp.flip(h, axis=0)
+    return xp.moveaxis(h, 0, axis)'''
+
+LINEAR_SCAN = ("_linear_scan(xp, {0}, {1}, {axis}, {reverse})", (LINEAR_SCAN_HELPER,))
+
+# ---------------------------------------------------------------------------------------
+# indexing: a gather and a scatter-add through flat positions
+# ---------------------------------------------------------------------------------------
+
+POSITIONS_HELPER = '''def _positions(xp, shape, index, device):
+    """The flat (row-major) positions that x[index] selects from an array of `shape`, in
+    the shape of the result. `index` holds ints, slices, None and integer arrays, with
+    NumPy's rules (integer arrays broadcast together; their axes go where the first one
+    stands when they are adjacent, else first)."""
+    shape = list(shape)
+    index = list(index) + [slice(None)] * (len(shape) - sum(i is not None for i in index))
+    for k, i in enumerate(index):          # None: a new axis of size 1
+        if i is None:
+            shape.insert(k, 1)
+            index[k] = slice(None)
+    stride, strides = 1, [0] * len(shape)
+    for k in range(len(shape) - 1, -1, -1):
+        strides[k] = stride
+        stride *= shape[k]
+    arrays = [k for k, i in enumerate(index) if not isinstance(i, slice)]
+    adv = xp.broadcast_arrays(*[xp.asarray(index[k], dtype=xp.int64, device=device)
+                                for k in arrays]) if arrays else []
+    adv_shape = tuple(adv[0].shape) if arrays else ()
+    front = arrays and arrays != list(range(arrays[0], arrays[-1] + 1))
+    slices = [k for k in range(len(index)) if k not in arrays]
+    at = 0 if front or not arrays else sum(1 for k in slices if k < arrays[0])
+    out_ndim = len(slices) + len(adv_shape)
+    pos = xp.zeros((1,) * out_ndim, dtype=xp.int64, device=device)
+    for j, k in enumerate(slices):
+        r = xp.arange(*index[k].indices(shape[k]), dtype=xp.int64, device=device)
+        where = j + (len(adv_shape) if j >= at else 0)
+        dims = [1] * out_ndim
+        dims[where] = r.shape[0]
+        pos = pos + xp.reshape(r * strides[k], tuple(dims))
+    for a, k in zip(adv, arrays):
+        a = xp.where(a < 0, a + shape[k], a)
+        dims = (1,) * at + adv_shape + (1,) * (out_ndim - at - len(adv_shape))
+        pos = pos + xp.reshape(a * strides[k], dims)
+    return pos'''
+
+GATHER_HELPER = '''def _gather(xp, x, index, device):
+    """x[index] (ints, slices, None, integer arrays; NumPy's rules), as one xp.take of
+    the flat positions: the standard indexes with integer arrays only where every axis
+    has an integer index."""
+    pos = _positions(xp, x.shape, index, device)
+    flat = xp.take(xp.reshape(x, (-1,)), xp.reshape(pos, (-1,)), axis=0)
+    return xp.reshape(flat, pos.shape)'''
+
+SCATTER_HELPER = '''def _scatter_add(xp, shape, index, values, dtype, device):
+    """Zeros of `shape` with `values` added at x[index]; repeated positions accumulate.
+    The standard has no scatter: PyTorch's index_add, CuPy's scatter_add, NumPy's add.at
+    and JAX's .at[].add are used where the arrays are theirs; elsewhere the sum of the
+    values per position is a product with a 0/1 matrix (memory: positions x size)."""
+    pos = _positions(xp, shape, index, device)
+    vals = xp.reshape(xp.broadcast_to(xp.astype(values, dtype), tuple(pos.shape)), (-1,))
+    pos = xp.reshape(pos, (-1,))
+    size = 1
+    for d in shape:
+        size *= d
+    out = xp.zeros((size,), dtype=dtype, device=device)
+    if hasattr(out, "index_add"):                        # PyTorch
+        out = out.index_add(0, pos, vals)
+    elif getattr(xp, "__name__", "").endswith("cupy"):
+        import cupyx
+        cupyx.scatter_add(out, pos, vals)
+    elif hasattr(getattr(xp, "add", None), "at"):        # NumPy's ufunc.at
+        xp.add.at(out, pos, vals)
+    elif hasattr(out, "at"):                             # JAX
+        out = out.at[pos].add(vals)
+    elif pos.shape[0]:
+        hits = xp.astype(pos[:, None] == xp.arange(size, device=device)[None, :], dtype)
+        out = xp.matmul(vals[None, :], hits)[0, ...]
+    return xp.reshape(out, tuple(shape))'''
+
+
+def _index_tuple(index, adv) -> str:
+    parts = []
+    for e in index:
+        if e[0] == "int":
+            parts.append(str(e[1]))
+        elif e[0] == "new":
+            parts.append("None")
+        elif e[0] == "adv":
+            parts.append(adv[e[1]].text)
+        else:
+            parts.append(f"slice({e[1]!r}, {e[2]!r}, {e[3]!r})")
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _basic_index(index) -> str:
+    """NumPy's index text, ending in ``...`` (the standard indexes every axis or says so)."""
+    from .indexing import index_text
+    text = index_text(index, ())
+    return "..." if text == "()" else text + ", ..."
+
+
+def getitem(args, index):
+    x, adv = args[0], args[1:]
+    if not adv and not any(e[0] == "slice" and (e[3] or 1) < 0 for e in index):
+        return Expr(f"{x.atom}[{_basic_index(index)}]")
+    # integer arrays, or a negative step (which PyTorch's slices refuse): one take
+    return Expr(f"_gather(xp, {x.text}, {_index_tuple(index, adv)}, device)")
+
+
+GETITEM = (getitem, (POSITIONS_HELPER, GATHER_HELPER))
+
+
+def index_grad(args, index, distinct, dtype):
+    g, ref, adv = args[0], args[1], args[2:]
+    return Expr(f"_scatter_add(xp, {ref.atom}.shape, {_index_tuple(index, adv)}, {g.text}, "
+                f"{dtype_text(dtype)}, device)")
+
+
+INDEX_GRAD = (index_grad, (POSITIONS_HELPER, SCATTER_HELPER))
+
+
+def index_add(args, index, distinct):
+    x, g, adv = args[0], args[1], args[2:]
+    return Expr(f"{x.text} + _scatter_add(xp, {x.atom}.shape, {_index_tuple(index, adv)}, "
+                f"{g.text}, {x.atom}.dtype, device)", 11)
+
+
+INDEX_ADD = (index_add, (POSITIONS_HELPER, SCATTER_HELPER))
+
+CHECK_INDEX_HELPER = '''def _check_index(xp, index, size, low, what):
+    """`index` itself, once every entry is checked to lie in [low, size)."""
+    if index.size:
+        lo, hi = int(xp.min(index)), int(xp.max(index))
+        if lo < low or hi >= size:
+            bad = lo if lo < low else hi
+            raise IndexError(f"{what}: value {bad} is out of range [{low}, {size})")
+    return index'''
+
+
+def check_index(args, axis, negative, what):
+    ref = f"{args[1].atom}.shape[{axis}]"
+    return Expr(f"_check_index(xp, {args[0].text}, {ref}, {'-' + ref if negative else '0'}, "
+                f"{what!r})")
+
+
+CHECK_INDEX = (check_index, (CHECK_INDEX_HELPER,))
+
+# ---------------------------------------------------------------------------------------
+# linear algebra
+# ---------------------------------------------------------------------------------------
+
+EINSUM_HELPER = '''def _einsum(xp, spec, *operands):
+    """NumPy's einsum(spec, *operands) for explicit specs ('ij,jk->ik'). The standard has no
+    einsum: the namespace's own is used where it has one (NumPy, CuPy, PyTorch, JAX);
+    elsewhere each operand's axes are laid out over all the letters, the operands
+    multiplied and the letters not in the output summed."""
+    own = getattr(xp, "einsum", None)
+    if own is not None:
+        return own(spec, *operands)
+    inputs, output = spec.split("->")
+    terms = inputs.split(",")
+    letters = list(output) + sorted({c for t in terms for c in t} - set(output))
+    product = None
+    for term, x in zip(terms, operands):
+        for c in sorted(set(term)):          # a repeated letter: the diagonal
+            while term.count(c) > 1:
+                i, j = term.index(c), term.index(c, term.index(c) + 1)
+                n = x.shape[i]
+                eye = xp.eye(n, dtype=xp.bool, device=x.device)
+                shape = [1] * x.ndim
+                shape[i], shape[j] = n, n
+                x = xp.sum(xp.where(xp.reshape(eye, tuple(shape)), x, 0), axis=j)
+                term = term[:j] + term[j + 1:]
+        order = sorted(range(len(term)), key=lambda k: letters.index(term[k]))
+        x = xp.permute_dims(x, tuple(order))
+        placed = [term[k] for k in order]
+        x = xp.reshape(x, tuple(x.shape[placed.index(c)] if c in placed else 1
+                                for c in letters))
+        product = x if product is None else product * x
+    summed = tuple(range(len(output), len(letters)))
+    return xp.sum(product, axis=summed) if summed else product'''
+
+
+def einsum(args, terms, output):
+    spec = ",".join(terms) + "->" + output
+    return Expr(f"_einsum(xp, {spec!r}, {', '.join(a.text for a in args)})")
+
+
+EINSUM = (einsum, (EINSUM_HELPER,))
+
+# ---------------------------------------------------------------------------------------
+# random draws: a counter-based generator written in xp
+# ---------------------------------------------------------------------------------------
+
+RANDOM_HELPER = '''def _random_bits(xp, seed, draw, calls, shape, device):
+    """Uniform floats in [0, 1) of `shape`, 53 random bits each, from a counter-based
+    generator written with the standard's int64 arithmetic (32-bit multiply-xorshift
+    rounds on (seed, draw, calls, position)): the same numbers on every array library
+    and device, a new draw for every call (`calls`) and random node (`draw`)."""
+    size = 1
+    for d in shape:
+        size *= d
+    mask = 0xFFFFFFFF
+    key = (seed * 0x9E3779B1 + draw * 0x85EBCA77 + calls * 0xC2B2AE3D) & mask
+    def mix(h):
+        for mult in (0x7FEB352D, 0x46CA68B5, 0x2C1B3C6D):
+            h = (h ^ (h >> 16)) * mult & mask
+        return h ^ (h >> 15)
+    counter = xp.arange(size, dtype=xp.int64, device=device)
+    hi = mix((counter * 2 + key) & mask ^ (key >> 7))
+    lo = mix((counter * 2 + 1 + key) & mask ^ (seed & mask))
+    bits = (hi >> 6) * 134217728 + (lo >> 5)          # 26 + 27 bits
+    return xp.reshape(xp.astype(bits, xp.float64) / 9007199254740992.0, tuple(shape))'''
+
+
+def random(opname: str):
+    def emit(args, seed, draw, size, params, dtype):
+        n_vars = sum(1 for p in params if isinstance(p, tuple))
+        state, var_args, size_args = args[0], args[1:1 + n_vars], args[1 + n_vars:]
+        values = [var_args[p[1]].at(PREC_MUL + 1) if isinstance(p, tuple) else repr(p)
+                  for p in params]
+        shape = _shape_text(size, size_args)
+        u = f"_random_bits(xp, {seed}, {draw}, int({state.text}), {shape}, device)"
+        if opname == "random_uniform":
+            low, high = values
+            text = f"{low} + ({high} - {low}) * {u}"
+            text = f"xp.astype({text}, {dtype_text(dtype)})"
+        elif opname == "random_normal":
+            loc, scale = values
+            u2 = u.replace(f", {draw}, ", f", {draw} + 0x10000, ")
+            text = (f"{loc} + {scale} * xp.sqrt(-2 * xp.log1p(-{u})) * xp.cos(6.283185307179586"
+                    f" * {u2})")
+            text = f"xp.astype({text}, {dtype_text(dtype)})"
+        else:
+            text = f"xp.astype({u} < {values[0]}, {dtype_text(dtype)})"
+        return Expr(text)
+    return (emit, (RANDOM_HELPER,))
