@@ -214,9 +214,10 @@ class ArrayAPIEmitter(_Emitter):
     def scalar(self, text: str, dtype) -> Expr:
         return Expr(f"xp.asarray({text}, dtype={dtype_text(dtype.name)}, device=device)")
 
-    def weak_call(self, n: Var, a: str, b: str) -> Expr:
+    def weak_call(self, n: Var, args: list[Expr]) -> Expr:
         # Python numbers (sizes read from shapes): NumPy's semantics (x / 0 is inf, not
         # an exception), in the result's dtype on the call's device
+        a, b = args[0].text, args[1].text
         name = STANDARD_UFUNCS.get(n.op.ufunc, n.op.ufunc)
         self.weak.discard(n.id)         # the result is an array of n's dtype, not a number
         first = a if a.startswith("xp.asarray(") else self.scalar(a, n.dtype).text

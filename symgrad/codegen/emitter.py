@@ -147,9 +147,14 @@ class _Emitter:
         """A 0-d value of ``dtype`` from a Python number's text."""
         return Expr(f"np.{dtype.name}({text})")
 
-    def weak_call(self, n: Var, a: str, b: str) -> Expr:
-        """``n`` (divide, power ...) of two Python numbers, with NumPy's semantics."""
-        return Expr(f"np.{n.op.ufunc}({a}, {b})")
+    def weak_call(self, n: Var, args: list[Expr]) -> Expr:
+        """``n`` (divide, power ...) of two Python numbers, with NumPy's semantics: the
+        left operand as a NumPy scalar of the result's dtype (``np.float64(1.0) / n``),
+        which gives inf or nan and a warning where Python would raise or turn complex."""
+        a = args[0]
+        if not a.text.startswith("np."):
+            a = Expr(f"np.{n.dtype.name}({a.text})")
+        return n.op.emit([a, *args[1:]], **n.params)
 
     def copy_text(self, text: str) -> str:
         return f"np.array({text})"
@@ -407,7 +412,7 @@ class _Emitter:
                                                   or not _nonzero_constant(n.inputs[-1])):
                 # Python numbers raise on x / 0 (NumPy gives inf or nan and a warning) and
                 # turn (-8.0) ** (1 / 3) complex: NumPy's own function keeps its semantics
-                expr = self.weak_call(n, args[0].text, args[1].text)
+                expr = self.weak_call(n, args)
         plain = expr.text          # the plain form, kept as the comment of a lowered line
         if self.plan:
             expr = memory.faster_expr(n, args, expr)

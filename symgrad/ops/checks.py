@@ -50,6 +50,10 @@ def ensure_shape(x, shape, what: str):
 CHECK_INDEX_HELPER = '''def _check_index(index, size, low, what):
     """`index` itself, once every entry is checked to lie in [low, size)."""
     if index.size:
+        if low == 0 and index.dtype.kind == "i":
+            # one pass: read as unsigned, a negative entry is larger than any size
+            if np.maximum.reduce(index.view(f"u{index.itemsize}"), axis=None) < size:
+                return index
         lo, hi = index.min(), index.max()
         if lo < low or hi >= size:
             bad = lo if lo < low else hi

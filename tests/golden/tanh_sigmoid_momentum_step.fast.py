@@ -70,7 +70,7 @@ def train_step(x, t, W1, b1, W2, b2, W1_velocity, b1_velocity, W2_velocity, b2_v
 
     # ---- backward
     mul1 = np.multiply(2.0, sub1, out=sub1)     # [batch, 2]  = 2.0 * sub1  vjp of square
-    d_out = np.multiply(np.divide(1.0, square1.shape[0] * square1.shape[1]), mul1, out=mul1)  # [batch, 2]  = np.divide(1.0, square1.shape[0] * square1.shape[1]) * mul1  vjp of square
+    d_out = np.multiply(np.float64(1.0) / (square1.shape[0] * square1.shape[1]), mul1, out=mul1)  # [batch, 2]  = np.float64(1.0) / (square1.shape[0] * square1.shape[1]) * mul1  vjp of square
     neg1 = np.negative(add2, out=add2)          # [batch, 2]  = -add2  vjp of sigmoid (out)
     sigmoid1 = _sigmoid(neg1)                   # [batch, 2]  vjp of sigmoid (out)
     mul2 = np.multiply(out, sigmoid1, out=_buf3)  # [batch, 2]  = out * sigmoid1  vjp of sigmoid (out)

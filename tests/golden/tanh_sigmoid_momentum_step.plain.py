@@ -30,7 +30,7 @@ def train_step(x, t, W1, b1, W2, b2, W1_velocity, b1_velocity, W2_velocity, b2_v
     loss = square1.mean()                       # []
 
     # ---- backward
-    d_out = np.divide(1.0, square1.shape[0] * square1.shape[1]) * (2.0 * sub1)  # [batch, 2]  vjp of square
+    d_out = np.float64(1.0) / (square1.shape[0] * square1.shape[1]) * (2.0 * sub1)  # [batch, 2]  vjp of square
     mul1 = d_out * (out * _sigmoid(-add2))      # [batch, 2]  vjp of sigmoid (out)
     d_h1 = mul1 @ W2.T                          # [batch, 5]  vjp of matmul
     mul2 = d_h1 * np.square(1.0 / np.cosh(add1))  # [batch, 5]  vjp of tanh (h1)
