@@ -12,9 +12,7 @@ carries its shape and, for backward lines, the VJP rule that built it.
 
 from __future__ import annotations
 
-import base64
 import re
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,90 +20,25 @@ from ..aligned import ALIGNED_SOURCE
 from ..ir.graph import Graph, clients
 from ..ir.node import Var
 from ..ir.types import broadcast_shapes, format_shape
-from ..ops.registry import PREC_UNARY, Expr, Statement
+from ..ops.registry import Expr, Statement
 from . import memory
+from .literals import (PYTHON_DEFAULT_DTYPES, PYTHON_DIFFERS, LITERAL_ARRAY_SIZE,
+                       array_literal, scalar_literal, nonzero_constant)
+from .module import Module, dim_texts, output_text, workspace_source
 from .naming import NameAllocator, identifier, safe_text
+from .planner import COMMENT_COLUMN, BufferPlanner, StatementWorkspace
+from .schedule import Schedule
+from .updates import choose_inplace, inplace_tail
 
-# dtypes NumPy gives Python bools, ints and floats when it makes arrays of them
-# ufuncs whose Python operator form differs from NumPy on Python numbers (see node())
-_PYTHON_DIFFERS = frozenset({"divide", "floor_divide", "remainder", "power"})
-
-
-def _nonzero_constant(v: Var) -> bool:
-    """A constant with no zero in it (a safe divisor for Python's operators)."""
-    return v.op.leaf == "constant" and bool(np.all(v.value != 0)) and v.value.dtype.kind != "c"
-
-
-_PYTHON_DEFAULT_DTYPES = (np.dtype(np.bool_), np.dtype(np.int64), np.dtype(np.float64))
-
-# a bias vector at least this long is copied into a 2-D buffer before it is added
-TILE_MIN = 64
 
 MAX_INLINE_DEPTH = 3
 MAX_INLINE_CHARS = 72
-COMMENT_COLUMN = 48
-LITERAL_ARRAY_SIZE = 16
-DEL_MIN_SIZE = 1 << 16        # temporaries of at least this many elements are `del`eted
 
 CHECK_HELPER = '''def _same_size(where, *sizes):
     """Sizes that must match (unknown or named dimensions) are compared at run time."""
     if len(set(sizes)) > 1:
         raise ValueError(f"{where}: sizes {sizes} do not match (only dimensions declared "
                          "as 1 broadcast)")'''
-
-
-@dataclass
-class Module:
-    """The generated module and what the runtime needs to call it."""
-
-    name: str
-    source: str                      # in-memory source (large constants come from namespace)
-    param_names: list[str]           # inputs, then shared values
-    shared: list[Var]                # the shared variables read, in parameter order
-    update_keys: list[str]           # key in new_shared of each update, in update order
-    constants: dict[str, np.ndarray] = field(default_factory=dict)
-    constants_source: str = ""       # the same constants as source, for a standalone module
-    workspace: str | None = None     # name of the generated workspace function, if any
-    workspace_dims: list = field(default_factory=list)  # its parameters: named dimensions
-    inplace: bool = False            # updates are written into the shared arrays in place
-    # source line number -> the nodes that line computes (the node, then those inlined
-    # into it), so that an error raised on a generated line can name the user's code
-    line_nodes: dict = field(default_factory=dict)
-
-    def standalone_source(self) -> str:
-        marker = "# constants supplied by the runtime\n"
-        return self.source.replace(marker, self.constants_source)
-
-
-def _literal(value: np.ndarray) -> Expr:
-    v = value.item()
-    if isinstance(v, bool):
-        return Expr(repr(v))
-    if isinstance(v, float):
-        if np.isnan(v):
-            return Expr("np.nan")
-        if np.isinf(v):
-            return Expr("np.inf" if v > 0 else "-np.inf", PREC_UNARY if v < 0 else 20)
-    text = repr(v)
-    if value.dtype == np.float32:   # the shortest text that reads back as this float32
-        short = str(np.float32(v))
-        if np.float32(float(short)) == np.float32(v):
-            text = short
-    return Expr(text, PREC_UNARY if text.startswith("-") else 20)
-
-
-def _array_literal(name: str, value: np.ndarray) -> str:
-    dtype = f"np.{value.dtype.name}"
-    if value.size == 0:         # a nested list would lose the shape of an empty array
-        return f"{name} = np.zeros({value.shape!r}, dtype={dtype})"
-    if value.size <= LITERAL_ARRAY_SIZE:
-        text = repr(value.tolist())
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
-            text = re.sub(r"\b(nan|inf)\b", r"np.\1", text)
-        return f"{name} = np.array({text}, dtype={dtype})"
-    data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode("ascii")
-    return (f"{name} = np.frombuffer(base64.b64decode({data!r}), dtype=np.{value.dtype.name})"
-            f".reshape({value.shape!r}).copy()")
 
 
 def needs_broadcast_check(node: Var) -> list[list[tuple[int, int]]]:
@@ -131,7 +64,7 @@ def needs_broadcast_check(node: Var) -> list[list[tuple[int, int]]]:
     return groups
 
 
-class _Emitter:
+class _Emitter(BufferPlanner):
     # the dialect: NumPy here; the array-API renderer (codegen/array_api.py) subclasses
     # these few methods to write the standard's spellings through a namespace ``xp``
     prefix = "np."
@@ -174,7 +107,7 @@ class _Emitter:
         self.names = NameAllocator(reserved={fname, "_scatter", "_scatter_add", "_same_size",
                                              "base64", "_aligned"})
         self.name_of: dict[int, str] = {}
-        self.chosen: dict[int, str] = {}     # node id -> a name this emitter chose for it
+        self.schedule = Schedule(graph, n_outputs)   # order, sections, names, provenance
         self.pending: dict[int, tuple[Expr, int]] = {}
         self.depth: dict[int, int] = {}
         self.alias_leaf: dict[int, bool] = {}
@@ -220,10 +153,8 @@ class _Emitter:
 
     # --- names ------------------------------------------------------------------------
     def label(self, n: Var) -> str | None:
-        """The name a node is shown by: its own, one a pass chose (``Graph.names``) or one
-        this emitter chose (an output's dict key, ``W_new``). Nothing is written back into
-        the nodes."""
-        return n.name or self.graph.names.get(n.id) or self.chosen.get(n.id)
+        """The name a node is shown by (``Schedule.label``)."""
+        return self.schedule.label(n)
 
     def node_name(self, n: Var) -> str:
         label = self.label(n)
@@ -237,7 +168,7 @@ class _Emitter:
     def arg(self, inp: Var, consumer: Var) -> tuple[Expr, int]:
         expr, depth = self._arg(inp, consumer)
         if (inp.id in self.weak and not consumer.op.elementwise and inp.op.leaf != "constant"
-                and inp.dtype not in _PYTHON_DEFAULT_DTYPES):
+                and inp.dtype not in PYTHON_DEFAULT_DTYPES):
             expr = self.scalar(expr.text, inp.dtype)
         return expr, depth
 
@@ -253,7 +184,7 @@ class _Emitter:
     def constant_expr(self, c: Var, consumer: Var) -> Expr:
         value = c.value
         if value.ndim == 0:
-            lit = _literal(value)
+            lit = scalar_literal(value)
             if not consumer.op.elementwise:  # it will be indexed or reshaped: a NumPy scalar
                 return self.scalar(lit.text, value.dtype)
             # a Python literal takes its dtype from the arrays it meets; where no other
@@ -271,7 +202,7 @@ class _Emitter:
             name = self.names.fresh(f"_{identifier(c.name, 'c')}", numbered=True)
             self.const_name[c.id] = name
             self.constants[name] = value
-            self.const_lines.append(_array_literal(name, value))
+            self.const_lines.append(array_literal(name, value))
         return Expr(self.const_name[c.id])
 
     # --- lines ------------------------------------------------------------------------
@@ -281,15 +212,9 @@ class _Emitter:
         parts = [format_shape(n.type.shape)]
         if plain is not None and text is not None and str(text) != plain:
             parts.append(f"= {plain}")
-        if n.is_grad:
-            fwd = n.tag.node
-            label = self.label(fwd)
-            rule = n.tag.rule
-            rule = ("fan-out sum" + rule[len("sum of fan-out"):]
-                    if rule.startswith("sum of fan-out") else f"vjp of {rule}")
-            parts.append(rule + (f" ({label})" if label else ""))
-        elif n.op.label and not self.label(n):
-            parts.append(n.op.label)
+        origin = self.schedule.provenance(n)
+        if origin:
+            parts.append(origin)
         return safe_text("  ".join(parts), 110)
 
     def set_section(self, title: str) -> None:
@@ -327,27 +252,10 @@ class _Emitter:
         self.current = outer
 
     # --- the walk ---------------------------------------------------------------------
-    def sections(self) -> dict[int, str]:
-        """forward, backward (nodes built by differentiation) or updates (the rest: what
-        only the update values need)."""
-        main = set()
-        stack = [r for r in self.graph.roots[: self.n_outputs]] + [
-            n for n in self.order if n.is_grad]
-        while stack:
-            n = stack.pop()
-            if n.id in main:
-                continue
-            main.add(n.id)
-            stack.extend(n.inputs)
-        return {n.id: ("backward" if n.is_grad else "forward" if n.id in main else "updates")
-                for n in self.order}
-
     def run(self, param_of: dict[int, str]):
         by_id = {n.id: n for n in self.order}
-        section = self.sections()
-        order = ([n for n in self.order if section[n.id] != "updates"]
-                 + [n for n in self.order if section[n.id] == "updates"])
-        for n in order:
+        section = self.schedule.section
+        for n in self.schedule.order:
             if n.op.leaf:
                 if n.id in param_of:
                     self.name_of[n.id] = param_of[n.id]
@@ -408,8 +316,8 @@ class _Emitter:
                     i.id in self.weak or (i.op.leaf == "constant" and i.ndim == 0)
                     for i in n.inputs)):
             self.weak.add(n.id)
-            if n.op.ufunc in _PYTHON_DIFFERS and (n.op.ufunc == "power"
-                                                  or not _nonzero_constant(n.inputs[-1])):
+            if n.op.ufunc in PYTHON_DIFFERS and (n.op.ufunc == "power"
+                                                  or not nonzero_constant(n.inputs[-1])):
                 # Python numbers raise on x / 0 (NumPy gives inf or nan and a warning) and
                 # turn (-8.0) ** (1 / 3) complex: NumPy's own function keeps its semantics
                 expr = self.weak_call(n, args)
@@ -441,7 +349,7 @@ class _Emitter:
             self.covers[n.id] = self.current
             return
         if out_text is not None:           # an update written into its shared array
-            scratch = _StatementWorkspace(self, exclude=None)
+            scratch = StatementWorkspace(self, exclude=None)
             text = memory.out_call(n, args, expr, out_text, scratch)
             scratch.give_back()
             self.line(n, Expr(text), plain)
@@ -471,7 +379,7 @@ class _Emitter:
             buf = self.take_buffer(key)
         target = self.name_of[self.holder[buf]] if in_place else self.buffers[buf].name
         args, tile = self.tile_broadcast(n, args, key, exclude=buf)
-        scratch = _StatementWorkspace(self, exclude=buf)
+        scratch = StatementWorkspace(self, exclude=buf)
         text = memory.out_call(n, args, expr, target, scratch)
         if tile is not None:
             self.free.setdefault(key, []).append(tile)
@@ -499,57 +407,6 @@ class _Emitter:
         self.holder[buf] = n.id
         self.hold(n, frozenset([buf]))
 
-    def cached_arange(self, n: Var, reads) -> bool:
-        """``np.arange(batch)`` depends on the input shape only: it is made once, with the
-        workspace (like ``_ones``), and read from there at every call."""
-        p = n.params
-        length = p.get("length")
-        # (arange's own lowering: the workspace holds np.arange(length) arrays, a fill kind
-        # of its own; no other op is spelled that way)
-        if (n.op.name != "arange" or n.id in self.root_ids or len(n.inputs) != 1
-                or p.get("start", 0) != 0 or p.get("step", 1) != 1
-                or not isinstance(length, str) or length not in self.bound_dims):
-            return False
-        key = ((length,), n.dtype, "arange")
-        if key not in self.aranges:
-            name = self.names.fresh("_rows", numbered=True)
-            self.aranges[key] = len(self.buffers)
-            self.buffers.append(memory.Buffer(name, (length,), n.dtype, "arange"))
-        buf = self.aranges[key]
-        self.name_of[n.id] = self.buffers[buf].name
-        self.name_count[self.buffers[buf].name] = (
-            self.name_count.get(self.buffers[buf].name, 0) + 1)
-        self.hold(n, frozenset([buf]))
-        self.release(reads, n)
-        return True
-
-    def tile_broadcast(self, n: Var, args: list[Expr], key, exclude):
-        """For ``z + b`` with ``b`` a vector repeated over the rows of a 2-D result: copy
-        ``b`` into a workspace buffer of the result's shape first (``np.copyto``), so the
-        ufunc sees two arrays of one shape. NumPy allocates a scratch buffer for every
-        2-D + 1-D broadcast; the copy allocates nothing and the two calls together are
-        faster. Returns the arguments to use and the buffer borrowed (or None)."""
-        if memory.kind(n) != "ufunc" or len(n.inputs) != 2 or n.ndim != 2:
-            return args, None
-        small = [k for k, i in enumerate(n.inputs) if i.type.shape != n.type.shape]
-        if len(small) != 1:
-            return args, None
-        (k,) = small
-        v = n.inputs[k]
-        rows = v.type.shape[-1] if v.ndim else None
-        if (v.ndim not in (1, 2) or (v.ndim == 2 and v.type.shape[0] != 1)
-                or not isinstance(rows, int) or rows < TILE_MIN or rows != n.type.shape[1]
-                or v.dtype != n.dtype):
-            return args, None
-        tile = self.take_buffer(key, exclude)
-        name = self.buffers[tile].name
-        self.add_line(f"    np.copyto({name}, {args[k].text})"
-                      f"{' ' * max(COMMENT_COLUMN - 17 - len(name) - len(args[k].text), 2)}"
-                      f"# {safe_text(format_shape(n.type.shape))}  {safe_text(str(v), 30)} "
-                      "repeated over the rows")
-        args = list(args)
-        args[k] = Expr(name)
-        return args, tile
 
     def line(self, n: Var, expr: Expr, plain: str | None = None) -> None:
         code = f"    {expr.text}"
@@ -558,134 +415,6 @@ class _Emitter:
         comment = (self.comment(n) + f"  {safe_text(note, 70)}" if note
                    else self.comment(n, expr.text, plain))
         self.add_line(f"{code}{' ' * pad}# {comment}")
-
-    # --- memory planning --------------------------------------------------------------
-    def poolable(self, n: Var) -> bool:
-        if (n.id in self.root_ids and n.id not in self.copied_roots) or n.ndim == 0 \
-                or not memory.can_write(n):
-            return False
-        return self.bound(n.type.shape)
-
-    def take_buffer(self, key, exclude=None) -> int:
-        """A free scratch buffer of ``key`` = (shape, dtype), other than ``exclude``, or
-        a new one."""
-        free = [b for b in self.free.get(key, []) if b != exclude]
-        if free:
-            self.free[key].remove(free[-1])
-            return free[-1]
-        self.buffers.append(memory.Buffer(self.names.fresh("_buf", numbered=True), *key))
-        return len(self.buffers) - 1
-
-    def bound(self, shape) -> bool:
-        """Whether a workspace array of this shape can be made (every size known)."""
-        return all(isinstance(d, int) or (isinstance(d, str) and d in self.bound_dims)
-                   for d in shape)
-
-    def filled(self, shape, dtype, value) -> str | None:
-        """The name of a read-only workspace array of ``shape`` full of ``value``."""
-        shape = tuple(shape)
-        if not self.bound(shape):
-            return None
-        dtype = np.dtype(dtype)
-        key = (shape, dtype, value)
-        if key not in self.fills:
-            stem = {0: "_zeros", 1: "_ones"}.get(value, "_full")
-            name = self.names.fresh(stem, numbered=True)
-            self.fills[key] = name
-            self.buffers.append(memory.Buffer(name, shape, dtype, value))
-        return self.fills[key]
-
-    def union(self, reads) -> frozenset:
-        st: set = set()
-        for r in reads:
-            st |= self.storage.get(r, frozenset())
-        return frozenset(st)
-
-    def hold(self, n: Var, st: frozenset) -> None:
-        self.storage[n.id] = st
-        if self.remaining.get(n.id, 0) <= 0:
-            return
-        for b in st:
-            self.live.setdefault(b, set()).add(n.id)
-
-    def release(self, reads, n: Var | None = None, keep=None) -> None:
-        """The statement for ``n`` has read ``reads``: free what died (except ``keep``,
-        which the statement itself took over) and delete dead large temporaries."""
-        dead_names = []
-        for r in reads:
-            self.remaining[r] = self.remaining.get(r, 0) - 1
-            if self.remaining[r] != 0:
-                continue
-            st = self.storage.get(r, frozenset())
-            for b in st:
-                live = self.live.get(b)
-                if live is None:
-                    continue
-                live.discard(r)
-                if not live and isinstance(b, int) and b != keep \
-                        and self.buffers[b].fill is None:
-                    self.free.setdefault((self.buffers[b].shape, self.buffers[b].dtype),
-                                         []).append(b)
-            if self.plan and not st and r in self.name_of and not self.alias_leaf.get(r):
-                name = self.name_of[r]
-                self.name_count[name] -= 1
-                node = self.by_id.get(r)
-                if self.name_count[name] == 0 and node is not None and self.large(node):
-                    dead_names.append(name)
-        if dead_names:
-            self.add_line(f"    del {', '.join(dead_names)}")
-
-    @staticmethod
-    def large(n: Var) -> bool:
-        size = 1
-        for d in n.type.shape:
-            if not isinstance(d, int):
-                return True
-            size *= d
-        return size >= DEL_MIN_SIZE
-
-
-class _StatementWorkspace:
-    """What ``memory.out_call`` may ask the emitter for while it writes one statement:
-    read-only filled arrays, scratch arrays that are free again after the statement, and
-    setup lines written just before it."""
-
-    def __init__(self, em: _Emitter, exclude):
-        self.em, self.exclude, self.taken = em, exclude, []
-
-    def filled(self, shape, dtype, value):
-        return self.em.filled(shape, dtype, value)
-
-    def scratch(self, shape, dtype):
-        em = self.em
-        shape = tuple(shape)
-        if not em.bound(shape):
-            return None
-        key = (shape, np.dtype(dtype))
-        buf = em.take_buffer(key, self.exclude)
-        self.taken.append((key, buf))
-        return em.buffers[buf].name
-
-    def add_line(self, code: str, shape, note: str) -> None:
-        text = f"    {code}"
-        pad = max(COMMENT_COLUMN - len(text), 2)
-        self.em.add_line(f"{text}{' ' * pad}# {safe_text(format_shape(shape))}  "
-                         f"{safe_text(note, 60)}")
-
-    def give_back(self) -> None:
-        for key, buf in self.taken:
-            self.em.free.setdefault(key, []).append(buf)
-        self.taken = []
-
-
-def _output_text(tree, texts: list[str]) -> str:
-    if tree is None:
-        return texts[0]
-    if tree is list:
-        return "[" + ", ".join(texts) + "]"
-    if tree is tuple:
-        return "(" + ", ".join(texts) + ("," if len(texts) == 1 else "") + ")"
-    return "{" + ", ".join(f"{k!r}: {t}" for k, t in zip(tree[1], texts)) + "}"
 
 
 def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
@@ -723,14 +452,16 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     out_roots, upd_roots = roots[:n_outputs], roots[n_outputs:]
     if isinstance(outputs_tree, tuple) and outputs_tree[0] == "dict":
         for key, r in zip(outputs_tree[1], out_roots):
-            if em.label(r) is None and not r.op.leaf and isinstance(key, str):
-                em.chosen[r.id] = key
+            if isinstance(key, str):
+                em.schedule.choose(r, key)
+    out_ids = {o.id for o in out_roots}
     for target, r in zip(update_targets, upd_roots):
-        if em.label(r) is None and not r.op.leaf and r.id not in {o.id for o in out_roots}:
-            em.chosen[r.id] = f"{param_of.get(target.id, identifier(target.name, 'shared'))}_new"
+        if r.id not in out_ids:
+            em.schedule.choose(
+                r, f"{param_of.get(target.id, identifier(target.name, 'shared'))}_new")
     inplace = inplace and plan
     if inplace:
-        _choose_inplace(em, out_roots, upd_roots, update_targets, param_of)
+        choose_inplace(em, out_roots, upd_roots, update_targets, param_of)
         out_ids = {r.id for r in out_roots}
         em.copied_roots = {r.id for t, r in zip(update_targets, upd_roots)
                            if t.id in param_of and r.id not in out_ids and not r.op.leaf
@@ -770,7 +501,7 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
             key = param_of.get(target.id) or em.names.fresh(identifier(target.name, "shared"))
             update_keys.append(key)
     else:
-        out_texts = _inplace_tail(em, out_roots, upd_roots, update_targets, param_of,
+        out_texts = inplace_tail(em, out_roots, upd_roots, update_targets, param_of,
                                   value_text, raw_text, upd_texts, update_keys)
 
     doc_args = [safe_text(f"{p}: {v.type}", 40) for p, v in zip(params,
@@ -800,7 +531,7 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
         if ws_param:
             source_of_ws = ws_param[0]
         else:
-            source_of_ws = f"{ws_name}({', '.join(_dim_texts(em.buffers, inputs, params))})"
+            source_of_ws = f"{ws_name}({', '.join(dim_texts(em.buffers, inputs, params))})"
         text = f"{', '.join(names)}{',' if len(names) == 1 else ''} = {source_of_ws}"
         while len(text) > 92:
             cut = text.rindex(", ", 0, 92)
@@ -816,7 +547,7 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
         if r.id in returned:
             out_texts[k] = em.copy_text(out_texts[k])
         returned.add(r.id)
-    body.append(f"    return {_output_text(outputs_tree, out_texts)}, {new_shared}")
+    body.append(f"    return {output_text(outputs_tree, out_texts)}, {new_shared}")
 
     header = [f"# Generated by symgrad {__version__} from function {safe_text(fname)!r}. "
               "Regenerate rather than edit."]
@@ -849,10 +580,10 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
         blocks += "# constants supplied by the runtime\n"
     ws_dims = []
     if em.buffers:
-        ws_src, ws_dims = _workspace_source(ws_name, em.buffers, fname)
+        ws_src, ws_dims = workspace_source(ws_name, em.buffers, fname)
         blocks = blocks.rstrip("\n") + "\n\n\n" + ALIGNED_SOURCE + "\n\n\n" + ws_src
     source = blocks.rstrip("\n") + "\n\n\n" + "\n".join(body) + "\n"
-    const_src = "".join(_array_literal(k, v) + "\n" for k, v in big.items())
+    const_src = "".join(array_literal(k, v) + "\n" for k, v in big.items())
     module = Module(fname, source, params, list(shared), update_keys, big, const_src,
                     ws_name, ws_dims, inplace)
     offset = (blocks.rstrip("\n") + "\n\n\n").count("\n") + first_line + 1
@@ -860,142 +591,3 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
     return module
 
 
-def _dim_texts(buffers, inputs, params) -> list[str]:
-    """For a standalone module: each named dimension read from the shape of an input."""
-    dims: list = []
-    for b in buffers:
-        for d in b.shape:
-            if isinstance(d, str) and d not in dims:
-                dims.append(d)
-    texts = []
-    for d in dims:
-        for v, p in zip(inputs, params):
-            if d in v.type.shape:
-                texts.append(f"{p}.shape[{v.type.shape.index(d)}]")
-                break
-    return texts
-
-
-def _workspace_source(name: str, buffers, fname: str) -> tuple[str, list]:
-    """The function that makes the workspace, from the sizes of the named dimensions;
-    its arrays start on cache-line boundaries (``_aligned``, symgrad/aligned.py)."""
-    alloc = NameAllocator(reserved={name, fname, "_aligned"})
-    dims: dict[str, str] = {}
-    for b in buffers:
-        for d in b.shape:
-            if isinstance(d, str) and d not in dims:
-                dims[d] = alloc.fresh(identifier(d, "n"))
-    lines = [f"def {name}({', '.join(dims.values())}):",
-             f'    """Scratch arrays for {safe_text(fname)}, made once per input shape and '
-             'reused."""',
-             "    return ["]
-    for b in buffers:
-        dims_text = [str(d) if isinstance(d, int) else dims[d] for d in b.shape]
-        shape = "(" + ", ".join(dims_text) + ("," if len(dims_text) == 1 else "") + ")"
-        dt = "bool_" if b.dtype == np.bool_ else b.dtype.name
-        if b.fill == "arange":
-            lines.append(f"        np.arange({dims_text[0]}, dtype=np.{dt}),  # {b.name} "
-                         "(read only)")
-        elif b.fill is None:
-            lines.append(f"        _aligned({shape}, np.{dt}),  # {b.name}")
-        else:
-            lines.append(f"        _aligned({shape}, np.{dt}, {b.fill!r}),  # {b.name} "
-                         "(read only)")
-    lines.append("    ]")
-    return "\n".join(lines) + "\n", list(dims)
-
-
-def _choose_inplace(em, out_roots, upd_roots, targets, param_of) -> None:
-    """Pick the update values that can be computed straight into their shared array."""
-    out_ids = {r.id for r in out_roots}
-    count: dict[int, int] = {}
-    for r in upd_roots:
-        count[r.id] = count.get(r.id, 0) + 1
-    target_ids = {t.id for t in targets if t.id in param_of}
-    for t, r in zip(targets, upd_roots):
-        if (t.id not in param_of or r.op.leaf or r.id in out_ids or count[r.id] > 1
-                or em.uses.get(r.id, 0) or r.type.shape != t.type.shape or r.dtype != t.dtype
-                or memory.kind(r) not in ("ufunc", "gemm_update")):
-            continue
-        dummy = [Expr(f"a{k}") for k in range(len(r.inputs))]
-        if memory.out_call(r, dummy, r.op.emit(dummy, **r.params), "o") is None:
-            continue
-        if _reads_targets(em, r, t, target_ids):
-            continue
-        em.inplace_target[r.id] = param_of[t.id]
-
-
-def _reads_targets(em, r: Var, own: Var, target_ids: set) -> bool:
-    """Whether writing ``r`` into ``own`` could read a shared array that the write phase
-    changes (another target, or ``own`` through anything but the plain array)."""
-    stack = [(i, True) for i in r.inputs]
-    seen = set()
-    while stack:
-        m, direct = stack.pop()
-        if (m.id, direct) in seen:
-            continue
-        seen.add((m.id, direct))
-        if m.id in target_ids:
-            if m.id != own.id or not direct:
-                return True
-            continue
-        if m.op.leaf:
-            continue
-        statement = (em.uses.get(m.id, 0) > 1 or not m.op.inline or em.label(m) is not None
-                     or m.id in em.root_ids or em.poolable(m))
-        if statement and memory.fresh_result(m):
-            continue
-        stack.extend((i, False) for i in m.inputs)
-    return False
-
-
-def _inplace_tail(em, out_roots, upd_roots, targets, param_of, value_text, raw_text,
-                  upd_texts, update_keys) -> list[str]:
-    """Outputs first, then the in-place write phase. Returns the texts of the outputs.
-
-    Every value that leaves the call after the write phase (an output, or the new value
-    of a shared variable the graph does not read) and that may share memory with a
-    shared array the write phase changes is copied *before* that phase, so that it holds
-    what was computed from the old values; anything else that may alias an argument, a
-    shared array or a buffer is copied where it is returned."""
-    written = {param_of[t.id] for t in targets if t.id in param_of}
-
-    def leaving(r: Var, label: str, copy: bool) -> str:
-        st = em.storage.get(r.id, frozenset())
-        if (r.op.leaf and param_of.get(r.id) in written) or any(
-                ("param", nm) in st for nm in written):
-            name = em.names.fresh(label)
-            em.add_line(f"    {name} = {value_text(r, True)}")
-            return name
-        return value_text(r, copy)
-
-    out_texts = [leaving(r, f"{em.name_of.get(r.id, 'out')}_copy", False) for r in out_roots]
-    # the new values of shared variables the graph does not read become those variables'
-    # arrays: always an array of their own
-    unread = [(t, r) for t, r in zip(targets, upd_roots) if t.id not in param_of]
-    unread_texts = [leaving(r, f"{identifier(t.name, 'shared')}_new", True) for t, r in unread]
-    writes = []
-    for t, r in zip(targets, upd_roots):
-        if t.id not in param_of:
-            continue
-        if r.id in em.inplace_target:
-            continue
-        st = em.storage.get(r.id, frozenset())
-        text = raw_text(r)          # copied into the shared array: no copy of its own
-        if r.op.leaf or any(("param", nm) in st for nm in written):
-            name = em.names.fresh(f"{param_of[t.id]}_new")
-            em.add_line(f"    {name} = {value_text(r, True)}")
-            text = name
-        writes.append(f"    np.copyto({param_of[t.id]}, {text})")
-    if em.deferred or writes:
-        em.set_section("updates")
-        em.add_line("    # written into the shared arrays, now that everything is computed")
-        for n in em.deferred:
-            em.node(n, em.by_id, out_text=em.inplace_target[n.id])
-        em.current = ()
-        for line in writes:
-            em.add_line(line)
-    for (t, r), text in zip(unread, unread_texts):
-        upd_texts.append(text)
-        update_keys.append(em.names.fresh(identifier(t.name, "shared")))
-    return out_texts
