@@ -449,7 +449,8 @@ class Function:
         after = len(toposort(self._compiled.graph_roots))
         return Stats(passes=list(reports), nodes_before=before, nodes_after=after,
                      ops=_op_counts(self._compiled.graph_roots),
-                     lowerings=dict(self._compiled.lowerings))
+                     lowerings={**self._compiled.lowerings,
+                                **getattr(self._compiled.module, "lowered", {})})
 
     @property
     def graph(self) -> list[Var]:

@@ -135,7 +135,9 @@ def test_plain_source_is_plain_and_the_fast_one_is_lowered():
     plain_step = _mlp_training("plain", "sgd", "relu", steps=1)[0]
     assert plain_step.source == plain_step.plain_source
     assert plain_step.stats["lowerings"] == {}
-    assert step.stats["lowerings"]["fold_scale"] >= 1
+    lowered = step.stats["lowerings"]
+    assert lowered["fold_scale"] >= 1 and lowered["relu_vs_zeros_array"] >= 1
+    assert lowered["workspace_buffers"] >= 1 and lowered["inplace_updates"] >= 1
 
 
 def test_unknown_target_is_a_clear_error():

@@ -108,6 +108,7 @@ class _Emitter(BufferPlanner):
                                              "base64", "_aligned"})
         self.name_of: dict[int, str] = {}
         self.schedule = Schedule(graph, n_outputs)   # order, sections, names, provenance
+        self.lowered: dict[str, int] = {}            # statement lowerings that fired
         self.pending: dict[int, tuple[Expr, int]] = {}
         self.depth: dict[int, int] = {}
         self.alias_leaf: dict[int, bool] = {}
@@ -588,6 +589,11 @@ def generate(graph: Graph, inputs: list[Var], shared: list[Var], outputs_tree,
                     ws_name, ws_dims, inplace)
     offset = (blocks.rstrip("\n") + "\n\n\n").count("\n") + first_line + 1
     module.line_nodes = {offset + k: nodes for k, nodes in enumerate(em.line_nodes) if nodes}
+    module.lowered = dict(em.lowered)
+    if em.buffers:
+        module.lowered["workspace_buffers"] = sum(b.fill is None for b in em.buffers)
+    if inplace and em.deferred:
+        module.lowered["inplace_updates"] = len(em.deferred)
     return module
 
 

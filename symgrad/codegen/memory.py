@@ -19,6 +19,7 @@ import numpy as np
 
 from ..ir.node import Var
 from ..ops.registry import Expr
+from .lower.statements import out_form
 
 _CALL = re.compile(r"np\.([A-Za-z_][A-Za-z0-9_]*)\((.*)\)\Z", re.S)
 # a 2-D sum over either axis is a matrix-vector product with a vector of ones (BLAS):
@@ -118,10 +119,9 @@ def out_call(n: Var, args: list[Expr], expr: Expr, out: str, ws=NO_WORKSPACE):
     temporary for this statement alone) and writes setup statements (``add_line``); with
     ``NO_WORKSPACE`` the plain ``out=`` forms are used."""
     k = kind(n)
-    if n.op.emit_out is not None:
-        text = n.op.emit_out(n, args, out, ws)
-        if text is not None:
-            return text
+    text = out_form(n, args, out, ws)         # a statement lowering (codegen/lower)
+    if text is not None:
+        return text
     if k == "matmul":
         # np.dot is np.matmul for these ranks, with less call overhead (small arrays)
         a, b = n.inputs

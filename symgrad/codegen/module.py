@@ -28,6 +28,7 @@ class Module:
     # source line number -> the nodes that line computes (the node, then those inlined
     # into it), so that an error raised on a generated line can name the user's code
     line_nodes: dict = field(default_factory=dict)
+    lowered: dict = field(default_factory=dict)      # statement lowerings that fired
 
     def standalone_source(self) -> str:
         marker = "# constants supplied by the runtime\n"

@@ -176,6 +176,10 @@ class StatementWorkspace:
     def filled(self, shape, dtype, value):
         return self.em.filled(shape, dtype, value)
 
+    def count(self, lowering: str) -> None:
+        """A statement lowering fired (reported in ``f.stats["lowerings"]``)."""
+        self.em.lowered[lowering] = self.em.lowered.get(lowering, 0) + 1
+
     def scratch(self, shape, dtype):
         em = self.em
         shape = tuple(shape)

@@ -166,36 +166,9 @@ def _emit_relu(args, **_):
     return Expr(f"np.maximum({args[0].text}, 0)")
 
 
-# NumPy 2 runs maximum/minimum with vector instructions only between two arrays: with a
-# Python scalar operand they are 4-7x slower. Planned code therefore compares with a
-# read-only workspace array full of the scalar.
-def _emit_relu_out(node, args, out, ws):
-    zeros = ws.filled(node.type.shape, node.dtype, 0) if node.ndim else None
-    return f"np.maximum({args[0].text}, {zeros}, out={out})" if zeros else None
-
-
-def _extremum_out(ufunc):
-    def emit_out(node, args, out, ws):
-        if node.ndim == 0 or node.dtype.kind not in "fiu":
-            return None
-        for k, c in enumerate(node.inputs):
-            other = node.inputs[1 - k]
-            if (c.op.leaf != "constant" or c.ndim != 0 or other.type.shape != node.type.shape
-                    or other.dtype != node.dtype or not np.isfinite(c.value)):
-                continue
-            full = ws.filled(node.type.shape, node.dtype, c.value.item())
-            if full is None:
-                return None
-            texts = [a.text for a in args]
-            texts[k] = full
-            return f"np.{ufunc}({texts[0]}, {texts[1]}, out={out})"
-        return None
-    return emit_out
-
-
 # relu'(0) = 0: the mask is x > 0
 RELU, relu = _unary("relu", _emit_relu, lambda g, out, x: [g * (x > 0)],
-                    lambda x: sympy.Max(x, 0), infer=_same_infer, emit_out=_emit_relu_out,
+                    lambda x: sympy.Max(x, 0), infer=_same_infer,
                     label="relu",
                         array_api="xp.maximum({0}, 0)")
 SOFTPLUS, softplus = _unary("softplus", "np.logaddexp(0, {0})",
@@ -358,9 +331,9 @@ def _tie_vjp(first_wins):
 
 
 MAXIMUM, maximum = _binary("maximum", "np.maximum({0}, {1})", _tie_vjp(lambda a, b: a > b),
-                           sympy.Max, commutative=True, emit_out=_extremum_out("maximum"))
+                           sympy.Max, commutative=True)
 MINIMUM, minimum = _binary("minimum", "np.minimum({0}, {1})", _tie_vjp(lambda a, b: a < b),
-                           sympy.Min, commutative=True, emit_out=_extremum_out("minimum"))
+                           sympy.Min, commutative=True)
 
 
 def _cmp(name, symbol, sym_form, commutative=False):

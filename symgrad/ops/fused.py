@@ -33,7 +33,7 @@ from . import xp_forms as xpf
 from ..blas import BLAS_SOURCE
 from ..ir.types import TensorType
 from .indexing import GETITEM, index_text
-from .registry import PREC_ADD, PREC_MUL, Expr, Statement, apply, defop, emit_infix, get_op
+from .registry import PREC_ADD, PREC_MUL, Expr, apply, defop, emit_infix, get_op
 
 INDEX_ADD_HELPER = '''def _index_add(x, index, values, out=None, repeated=False):
     """`x` with `values` added at `index`, written into `out` (which may be `x`)."""
@@ -62,20 +62,12 @@ def index_add_emit(args, index, distinct, out=None):
     return Expr(f"_index_add({x.text}, np.s_[{index_text(index, adv)}], {g.text}{tail})")
 
 
-def _index_add_out(node, args, out, ws):
-    if node.params["distinct"] and out == args[0].text:   # in place, each position once
-        adv = args[2:]
-        return Statement(f"{out}[{index_text(node.params['index'], adv)}] += {args[1].text}")
-    return index_add_emit(args, out=out, **node.params).text
-
-
 def _index_add_vjp(ct, out, x, g, *adv, index, distinct):
     return [ct, apply(GETITEM, [ct, *adv], index=index)] + [None] * len(adv)
 
 
 INDEX_ADD = defop("index_add", infer=_index_add_infer,
                   emit=lambda args, index, distinct: index_add_emit(args, index, distinct),
-                  emit_out=_index_add_out,
                   vjp=_index_add_vjp, inline=False, short="idx_add", linear="jointly",
                   writes="scatter_add",
                   helpers=(INDEX_ADD_HELPER,),
@@ -94,15 +86,8 @@ def _relu_mask_infer(types):
     return t
 
 
-def _relu_mask_out(node, args, out, ws):
-    ones = ws.filled(node.type.shape, node.dtype, 1) if node.ndim else None
-    if ones is None:
-        return None
-    return f"np.ceil(np.minimum({args[0].text}, {ones}, out={out}), out={out})"
-
-
 RELU_MASK = defop("relu_mask", infer=_relu_mask_infer,
-                  emit="np.ceil(np.minimum({0}, 1))", emit_out=_relu_mask_out,
+                  emit="np.ceil(np.minimum({0}, 1))",
                   elementwise=True, inline=False, short="mask",
                   sympy=lambda r: sympy.Heaviside(r, 0),
                   doc="1 where a ReLU output is positive, 0 where it is 0 (float)",
@@ -138,24 +123,6 @@ def _matmul_sub_emit(args, product):
     return emit_infix("-", PREC_ADD)([c, emit_infix("@", PREC_MUL)([a, b])])
 
 
-def _matmul_sub_out(node, args, out, ws):
-    c, a, b = (x.text for x in args)
-    if out != c:      # a fresh buffer: the product there, then c minus it
-        return f"np.subtract({c}, np.dot({a}, {b}, out={out}), out={out})"
-    shape = node.type.shape
-    scratch = ws.scratch(shape, node.dtype)
-    if scratch is None:
-        return None
-    size = 1
-    for d in shape:
-        size *= d if isinstance(d, int) else GEMM_UPDATE_MIN_SIZE
-    product = node.params["product"]
-    note = f"{c} -= {product + ' = ' if product else ''}{args[1].at(PREC_MUL)} @ {args[2].at(PREC_MUL + 1)}"
-    if size >= GEMM_UPDATE_MIN_SIZE:
-        return Statement(f"_gemm_update({c}, {a}, {b}, {scratch})", note + ", one BLAS call")
-    return Statement(f"np.subtract({c}, np.dot({a}, {b}, out={scratch}), out={c})", note)
-
-
 def _matmul_sub_vjp(ct, out, c, a, b, product):
     mm, neg, tr = get_op("matmul"), get_op("negative"), get_op("transpose")
     return [ct,
@@ -164,7 +131,7 @@ def _matmul_sub_vjp(ct, out, c, a, b, product):
 
 
 MATMUL_SUB = defop("matmul_sub", infer=_matmul_sub_infer,
-                   emit=_matmul_sub_emit, emit_out=_matmul_sub_out,
+                   emit=_matmul_sub_emit,
                    vjp=_matmul_sub_vjp, inline=False, short="mm_sub", writes="gemm_update",
                    helpers=(BLAS_SOURCE,),
                    doc="c - a @ b (2-D): a gradient-descent update, in one BLAS call when "

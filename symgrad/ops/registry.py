@@ -80,13 +80,6 @@ names (an op that says nothing gets the conservative default):
 * ``sympy``: also read backwards: ``from_sympy`` turns the SymPy function an op's
   ``sympy`` names (a SymPy class such as ``sympy.exp`` or ``sympy.StrictLessThan``) back
   into the op's public function.
-* ``emit_out(node, args, out, ws) -> str | None``: optional; the statement that computes
-  ``node`` into the array named ``out``, for planned code (``symgrad/codegen/memory.py``).
-  ``ws`` offers read-only workspace arrays: ``ws.filled(shape, dtype, value)`` gives the
-  name of an array full of ``value`` (or None where none can be made). Returning None
-  falls back to the ufunc's own ``out=`` form; returning a ``Statement`` says the text
-  updates ``out`` in place.
-
 * ``array_api``: optional; the emission for ``target="array_api"`` (the array API standard
   through the namespace ``xp``): a template (``"xp.exp({0})"``), a function like ``emit``,
   a pair ``(template or function, helpers)``, or ``refuse("why")``. Without it, operators
@@ -137,7 +130,8 @@ class Expr(NamedTuple):
 
 
 class Statement(str):
-    """What an ``emit_out`` returns for a statement that updates ``out`` in place and has
+    """What a statement lowering (``codegen/lower/statements.py``) returns for a statement
+    that updates ``out`` in place and has
     no value of its own (``out[rows, y] += g``): the emitter writes it as a line and
     names the result after ``out``. ``note`` is added to the line's comment."""
 
@@ -166,7 +160,7 @@ class OpDef:
                  random: bool = False, inline: bool | None = None, sympy: Callable | None = None,
                  helpers: Sequence[str] = (), short: str | None = None, doc: str = "",
                  ufunc: str | None = None, shape_only: Sequence[int] = (),
-                 emit_out: Callable | None = None, linear: str | None = None,
+                 linear: str | None = None,
                  identity: bool = False, entries: str | None = None, fills: str | None = None,
                  reduction: str | None = None, writes: str | None = None,
                  python_int: bool = False, positive: bool = False, label: str | None = None,
@@ -197,7 +191,6 @@ class OpDef:
         self.doc = doc
         self.ufunc = ufunc
         self.shape_only = tuple(shape_only)
-        self.emit_out = emit_out
         self.linear = linear
         self.identity = identity
         self.entries = entries
