@@ -108,16 +108,11 @@ class SplitStep:
         """Validate and convert the step's arguments exactly as the step does; returns the
         arrays and the size of the batch."""
         step = self.step
-        if kwargs:
-            args = step._merge_kwargs(args, kwargs)
-        if len(args) != len(step.inputs):
-            names = ", ".join(v.name or f"#{k}" for k, v in enumerate(step.inputs))
-            raise TypeError(f"{step.name}() takes {len(step.inputs)} arguments ({names}), "
-                            f"got {len(args)}")
-        sizes: dict = {}
-        arrays = [step._convert(k, label, dt, shape, a, sizes)
-                  for (k, label, dt, shape), a in zip(step._checks, args)]
-        return arrays, sizes[self.dim][0]
+        arrays = step._convert_all(args, kwargs)        # the step's own argument checks
+        for v, a in zip(step.inputs, arrays):          # the batch size: dim's first input
+            if self.dim in v.type.shape:
+                return arrays, a.shape[v.type.shape.index(self.dim)]
+        raise AssertionError(f"no input of {step.name!r} has the dimension {self.dim!r}")
 
     def bounds(self, n: int, shards: int) -> list[tuple[int, int]]:
         """Contiguous row ranges of ``shards`` shards (sizes differ by at most one)."""
