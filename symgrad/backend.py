@@ -249,6 +249,8 @@ def make_runner(fn, module, portable: set):
                 new_shared[key] = np.asarray(int(new_shared[key]), dtype=np.int64)
         return outputs, new_shared
     run.__wrapped__ = fn        # the generated function (diagnostics look for its frames)
+    # the same call machinery around another build of the function (f.profile's timed one)
+    run.runner_for = lambda other: make_runner(other, module, portable)
     return run
 
 

@@ -19,7 +19,7 @@ from .autodiff.structure import flatten
 from .backend import make_runner
 from .codegen import generate, load
 from .codegen.array_api import check_graph
-from .codegen.lower import lower
+from .codegen.lower import ARRAY_API_LOWERINGS, lower
 from .codegen.naming import RESERVED
 from .diagnostics import locate_error
 from .ir.graph import Graph, toposort
@@ -245,8 +245,8 @@ class Function:
         if xp:
             check_graph(graph.nodes)      # an op without an array-API form: a clear error
         lowerings: dict = {}
-        if fast:                          # how fast: the fast target's graph lowerings
-            graph, lowerings = lower(graph)
+        if fast or (xp and self.optimize):   # how fast: the target's graph lowerings
+            graph, lowerings = lower(graph, None if fast else ARRAY_API_LOWERINGS)
             if dump is not None:
                 dump("lower", graph)
         order = graph.nodes

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from . import backend
 from .aligned import aligned_copy
 from .codegen.compile import load
 
@@ -151,6 +152,36 @@ def instrument(module):
     return hit
 
 
+def _copy(value):
+    if isinstance(value, np.ndarray):
+        return aligned_copy(value, value.dtype)
+    return backend.copy(value)
+
+
+def _clock(arrays):
+    """``time.perf_counter``, preceded by a device synchronisation where the arrays are
+    CuPy arrays or PyTorch tensors on a GPU (their work is queued, not done, when a
+    statement returns)."""
+    for a in arrays:
+        if isinstance(a, np.ndarray) or not backend.is_foreign(a):
+            continue
+        lib = backend.library(a)
+        if lib == "cupy":
+            import cupy
+            sync = cupy.cuda.Device().synchronize
+        elif lib == "torch" and a.device.type == "cuda":
+            import torch
+            sync = torch.cuda.synchronize
+        else:
+            break
+
+        def clock(sync=sync, now=time.perf_counter):
+            sync()
+            return now()
+        return clock
+    return time.perf_counter
+
+
 def profile(f, args, kwargs, repeat: int = 20, warmup: int = 2) -> Profile:
     """Run ``f`` (a ``Function``) ``repeat`` times instrumented and ``repeat`` times
     plain, interleaved, on copies of its shared values; return the table."""
@@ -165,15 +196,18 @@ def profile(f, args, kwargs, repeat: int = 20, warmup: int = 2) -> Profile:
               for (k, label, dt, shape), a in zip(f._checks, args)]
     c = f._compiled
     fn, statements = instrument(c.module)
-    shared = [aligned_copy(s._value, s._value.dtype) for s in f._shared_params]
+    runner = getattr(c.fn, "runner_for", None)   # the array-API target's call machinery
+    if runner is not None:
+        fn = runner(fn)
+    shared = [_copy(s._value) for s in f._shared_params]
     extra = []
     if c.ws_dims is not None:
         extra = [c.make_ws(*[sizes[d][0] for d in c.ws_dims])]
     acc = [0.0] * len(statements)
-    g = fn.__globals__
-    g[_ACC], g[_CLOCK] = acc, time.perf_counter
+    clock = _clock(arrays + shared)
+    g = getattr(fn, "__wrapped__", fn).__globals__
+    g[_ACC], g[_CLOCK] = acc, clock
     call_args = arrays + shared + extra
-    clock = time.perf_counter
     try:
         for _ in range(warmup):
             c.fn(*call_args)
@@ -189,7 +223,8 @@ def profile(f, args, kwargs, repeat: int = 20, warmup: int = 2) -> Profile:
             runs.append(list(acc))
     except Exception as exc:
         from .diagnostics import locate_error
-        locate_error(c, exc, code=(fn.__code__, c.fn.__code__))
+        locate_error(c, exc, code=(getattr(fn, "__wrapped__", fn).__code__,
+                                   getattr(c.fn, "__wrapped__", c.fn).__code__))
         raise
     # medians: a run the operating system interrupted does not count
     per_line = np.median(np.array(runs).reshape(repeat, len(statements)), axis=0)

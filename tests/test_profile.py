@@ -113,3 +113,29 @@ def test_medium_mlp_lines_sum_to_the_whole_step():
             break
     assert 0.75 <= ratios[-1] <= 1.25, ratios
     assert any("_gemm_update" in r.source or "W1" in r.source for r in prof.top(5))
+
+
+@pytest.mark.parametrize("lib", ["array_api_strict", "torch"])
+def test_profile_on_the_array_api_target(lib):
+    """Shared values of another library: the copies stay in that library, the timed
+    function runs through the call's namespace/device machinery, and an error in the
+    generated code still names the user's line."""
+    mod = pytest.importorskip(lib)
+    pytest.importorskip("array_api_compat")
+    rng = np.random.default_rng(0)
+    x = sg.tensor("x", shape=("batch", 4))
+    w = sg.shared(mod.asarray(rng.normal(size=(4, 3))), name="w")
+    loss = sg.mean(sg.tanh(x @ w))
+    step = sg.function([x], loss, updates={w: w - 0.5 * sg.grad(loss, w)}, name="step")
+    assert step.target == "array_api"
+    before = np.asarray(step(mod.asarray(np.ones((2, 4)))))   # one real call
+    w_before = np.array(np.from_dlpack(w.value), copy=True)
+    prof = step.profile(mod.asarray(rng.normal(size=(5, 4))), repeat=3)
+    assert type(w.value).__module__.split(".")[0] == lib          # still the user's array
+    np.testing.assert_array_equal(np.from_dlpack(w.value), w_before)
+    texts = [r.source for r in prof.rows]
+    assert any("x @ w" in t for t in texts) and texts[-1].startswith("return ")
+    assert prof.total > 0 and prof.step_seconds > 0
+    assert np.isfinite(before)
+    with pytest.raises(ValueError, match="'x'"):
+        step.profile(mod.asarray(np.ones((2, 5))))

@@ -140,6 +140,16 @@ def test_plain_source_is_plain_and_the_fast_one_is_lowered():
     assert lowered["workspace_buffers"] >= 1 and lowered["inplace_updates"] >= 1
 
 
+def test_the_array_api_target_folds_the_learning_rate_and_nothing_else():
+    pytest.importorskip("array_api_compat")
+    step, _, _ = _mlp_training("array_api", "sgd", "relu", steps=1)
+    assert step.stats["lowerings"] == {"fold_scale": 6}       # 3 weights, 3 biases
+    assert "W1_new = W1 - lr_d_W1" in step.source and "out=" not in step.source
+    unoptimized = sg.function(step.inputs, step.outputs, updates=dict(step.updates),
+                              target="array_api", optimize=False)
+    assert unoptimized.stats["lowerings"] == {}
+
+
 def test_unknown_target_is_a_clear_error():
     x = sg.vector("x", 2)
     with pytest.raises(ValueError, match="target must be one of 'numpy', 'plain'"):
