@@ -260,7 +260,8 @@ SCATTER_HELPER = '''def _scatter_add(xp, shape, pos, values, dtype, device):
     scatter: PyTorch's index_add, CuPy's scatter_add, NumPy's add.at and JAX's .at[].add
     are used where the arrays are theirs; elsewhere each entry sums the values whose
     position is its own (memory: positions x size)."""
-    vals = xp.reshape(xp.broadcast_to(xp.astype(values, dtype), tuple(pos.shape)), (-1,))
+    vals = xp.astype(values, dtype, copy=False)
+    vals = xp.reshape(xp.broadcast_to(vals, tuple(pos.shape)), (-1,))
     pos = xp.reshape(pos, (-1,))
     size = 1
     for d in shape:
@@ -397,6 +398,8 @@ def _flat_positions(ref: str, index, adv, adv_vars) -> str:
                             f"{term.text})")
         if pos is None or pos.text == "0":
             pos = term
+        elif term.text == "0":
+            pos = Expr(f"{pos.at(PREC_MUL)} * {n}", PREC_MUL)
         else:
             pos = Expr(f"{pos.at(PREC_MUL)} * {n} + {term.at(PREC_ADD + 1)}", PREC_ADD)
     return pos.text
