@@ -381,24 +381,40 @@ def _int64(a: Expr, v) -> Expr:
     return a if v.dtype.name == "int64" else Expr(f"xp.astype({a.text}, xp.int64)")
 
 
-def _flat_positions(ref: str, index, adv, adv_vars) -> str:
+def _literal(e: Expr):
+    return int(e.text) if e.text.lstrip("-").isdigit() else None
+
+
+def _flat_positions(ref: str, x, index, adv, adv_vars) -> str:
     """The flat (row-major) positions of ``x[index]`` for an index that gives every axis
-    of ``x`` (named ``ref``) an int or an integer array: ``a * x.shape[1] + b``, entries
-    that may be negative counted from the end."""
+    of ``x`` (named ``ref``) an int or an integer array: ``a * x.shape[1] + b`` (a static
+    size as its number, ints folded), entries that may be negative counted from the end."""
     pos = None
     for k, e in enumerate(index):
-        n = f"{ref}.shape[{k}]"
+        d = x.type.shape[k]
+        n = str(d) if isinstance(d, int) else f"{ref}.shape[{k}]"
         if e[0] == "int":
-            term = Expr(str(e[1])) if e[1] >= 0 else Expr(f"{n} - {-e[1]}", PREC_ADD)
+            if e[1] >= 0 or isinstance(d, int):
+                term = Expr(str(e[1] % d if e[1] < 0 else e[1]))
+            else:
+                term = Expr(f"{n} - {-e[1]}", PREC_ADD)
         else:
             v = adv_vars[e[1]]
             term = _int64(adv[e[1]], v)
             if not _nonnegative(v):
                 term = Expr(f"xp.where({term.at(PREC_CMP + 1)} < 0, {term.at(PREC_ADD)} + {n}, "
                             f"{term.text})")
-        if pos is None or pos.text == "0":
+        if pos is None:
             pos = term
-        elif term.text == "0":
+            continue
+        p, t = _literal(pos), _literal(term)
+        if p is not None and isinstance(d, int):        # a number so far: fold it
+            p *= d
+            pos = (Expr(str(p + t)) if t is not None else term if p == 0
+                   else Expr(f"{p} + {term.at(PREC_ADD + 1)}", PREC_ADD))
+        elif p == 0:
+            pos = term
+        elif t == 0:
             pos = Expr(f"{pos.at(PREC_MUL)} * {n}", PREC_MUL)
         else:
             pos = Expr(f"{pos.at(PREC_MUL)} * {n} + {term.at(PREC_ADD + 1)}", PREC_ADD)
@@ -408,7 +424,7 @@ def _flat_positions(ref: str, index, adv, adv_vars) -> str:
 def _positions_of(ref: str, x, index, adv, adv_vars) -> str:
     """The text of the flat positions of ``x[index]`` (``x`` named ``ref``)."""
     if _every_axis(x, index):
-        return _flat_positions(ref, index, adv, adv_vars)
+        return _flat_positions(ref, x, index, adv, adv_vars)
     return f"_positions(xp, {ref}.shape, {_index_tuple(index, adv)}, device)"
 
 
