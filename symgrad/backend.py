@@ -33,17 +33,31 @@ def compat():
     return array_api_compat
 
 
+# per array type, what does not change from call to call (a call's arguments are checked
+# with these on every call: looking them up is cheaper than asking array_api_compat)
+_FOREIGN_TYPES: set = set()         # array types of other libraries seen so far
+_NAMESPACES: dict = {}              # array type -> its namespace
+_NUMPY_DTYPES: dict = {}            # dtype object of any library -> the NumPy dtype
+_LIBRARIES: dict = {}               # array type -> its library's name
+_PLAIN_DEVICE = ("torch", "cupy", "array_api_strict")    # whose .device is the standard's
+
+
 def is_foreign(value) -> bool:
     """An array of a library other than NumPy (a torch tensor, a CuPy or array_api_strict
     array ...)."""
+    if type(value) in _FOREIGN_TYPES:
+        return True
     if isinstance(value, (np.ndarray, np.generic, numbers.Number, list, tuple)):
         return False
     if not hasattr(value, "shape") or not hasattr(value, "dtype"):
         return False
     try:
-        return bool(compat().is_array_api_obj(value))
+        foreign = bool(compat().is_array_api_obj(value))
     except ImportError:
         return False
+    if foreign:
+        _FOREIGN_TYPES.add(type(value))
+    return foreign
 
 
 def is_array(value) -> bool:
@@ -51,19 +65,29 @@ def is_array(value) -> bool:
 
 
 def namespace(value):
-    return compat().array_namespace(value)
+    xp = _NAMESPACES.get(type(value))
+    if xp is None:
+        xp = _NAMESPACES[type(value)] = compat().array_namespace(value)
+    return xp
 
 
 def device(value):
-    return compat().device(value)
+    return placement(value)[1]
 
 
 def library(value) -> str:
     """``torch``, ``cupy``, ``array_api_strict``, ``numpy`` ... for an array."""
-    if isinstance(value, np.ndarray):
-        return "numpy"
-    mod = type(value).__module__.split(".")[0]
-    return mod
+    lib = _LIBRARIES.get(type(value))
+    if lib is None:
+        lib = "numpy" if isinstance(value, np.ndarray) else type(value).__module__.split(".")[0]
+        _LIBRARIES[type(value)] = lib
+    return lib
+
+
+def placement(value) -> tuple:
+    """``(library, device)`` of an array."""
+    lib = library(value)
+    return lib, (value.device if lib in _PLAIN_DEVICE else compat().device(value))
 
 
 def describe(value) -> str:
@@ -78,10 +102,14 @@ def numpy_dtype(value) -> np.dtype:
     dt = value.dtype
     if isinstance(dt, np.dtype):
         return dt
+    got = _NUMPY_DTYPES.get(dt)
+    if got is not None:
+        return got
     xp = namespace(value)
     for name in _DTYPE_NAMES:
         if getattr(xp, name, None) == dt:
-            return np.dtype(name)
+            got = _NUMPY_DTYPES[dt] = np.dtype(name)
+            return got
     raise TypeError(f"unsupported dtype {dt!r} of {describe(value)}")
 
 
@@ -216,18 +244,23 @@ def make_runner(fn, module, portable: set):
     counter_pos = {n_in + k for k in portable}
     counter_keys = {module.param_names[n_in + k] for k in portable}
 
+    order = [*range(n_in, len(labels)), *range(n_in)]   # shared values first
+    convert = bool(counter_pos)
+
     def run(*values):
         ref = None
-        order = list(range(n_in, len(values))) + list(range(n_in))   # shared values first
+        pending = convert
         for k in order:
             v = values[k]
-            if k in counter_pos or isinstance(v, Pending):
+            if k in counter_pos:
                 continue
+            if isinstance(v, Pending):
+                pending = True
+                continue
+            where = placement(v)
             if ref is None:
-                ref = k
-                ref_lib, ref_dev = library(v), device(v)
-                continue
-            if library(v) != ref_lib or device(v) != ref_dev:
+                ref, ref_where = k, where
+            elif where != ref_where:
                 raise TypeError(
                     f"{module.name}(): {kinds[k]} {labels[k]!r} is {describe(v)}, but "
                     f"{kinds[ref]} {labels[ref]!r} is {describe(values[ref])}: the arrays of a "
@@ -235,14 +268,16 @@ def make_runner(fn, module, portable: set):
         if ref is None:
             xp, dev = compat().array_namespace(np.zeros(0)), "cpu"
         else:
-            xp, dev = namespace(values[ref]), device(values[ref])
-        args = []
-        for k, v in enumerate(values):
-            if isinstance(v, Pending):
-                v = v.make(xp, dev)
-            elif k in counter_pos and ref is not None and ref_lib != "numpy":
-                v = xp.asarray(int(v), dtype=xp.int64, device=dev)
-            args.append(v)
+            xp, dev = namespace(values[ref]), ref_where[1]
+        args = values
+        if pending:         # Python numbers made on the device, stream counters read
+            args = []
+            for k, v in enumerate(values):
+                if isinstance(v, Pending):
+                    v = v.make(xp, dev)
+                elif k in counter_pos and ref is not None and ref_where[0] != "numpy":
+                    v = xp.asarray(int(v), dtype=xp.int64, device=dev)
+                args.append(v)
         outputs, new_shared = fn(*args, xp=xp, device=dev)
         for key in counter_keys:
             if key in new_shared:

@@ -87,8 +87,7 @@ def uses_only_xp(source: str) -> bool:
 
 # ops that refuse the array-API target on purpose, each with its reason in its defop
 # (array_api=refuse(...)): a NumPy-only helper not ported yet, or nothing in the standard
-REFUSED = {"cbrt", "erf", "erfc", "fmod", "gelu", "index_set", "logaddexp2", "ndtr",
-           "permute_along", "silu"}
+REFUSED = {"cbrt", "erf", "erfc", "fmod", "gelu", "logaddexp2", "ndtr", "silu"}
 
 
 def test_every_registered_op_has_an_array_api_form():
@@ -431,3 +430,159 @@ def test_gathers_and_their_gradients_follow_numpy(lib, form):
     got = sg.function([x, *idx], outs, target="array_api")(*[to_lib(lib, v) for v in values])
     for k, (a, b) in enumerate(zip(to_numpy(got), want)):
         same(a, b, f"{form}: output {k}")
+
+
+# --- writes at an index (x.at[idx].set) and sort: the same numbers as NumPy ---------------
+
+class _Index:
+    """``_Index()[...]`` is the index itself."""
+
+    def __getitem__(self, index):
+        return index
+
+
+SET_FORMS = {       # (index of i, j, constants for i, j): repeats, negatives, slices beside arrays
+    "x[i]": (lambda i, j: _Index()[i], [0, 3, 0, -1, 3, 0], None),
+    "x[i, j]": (lambda i, j: _Index()[i, j], [1, -3, 1, 2, 1], [4, 0, -1, 0, 4]),
+    "x[:, j]": (lambda i, j: _Index()[:, j], None, [2, -3, 2, 0]),
+    "x[i, 1:4]": (lambda i, j: _Index()[i, 1:4], [2, 0, -2, 2], None),
+    "x[1, j]": (lambda i, j: _Index()[1, j], None, [0, 0, -5, 3]),
+    "x[::-1, j]": (lambda i, j: _Index()[::-1, j], None, [1, 1, 4]),
+    "x[i[:, None], j]": (lambda i, j: _Index()[i[:, None], j], [0, 3, 0], [1, 2, 1, -4]),
+    "x[None, i, ::2]": (lambda i, j: _Index()[None, i, ::2], [3, 3, -1], None),
+}
+LIBRARIES_AND_NUMPY = LIBRARIES + ["numpy"]    # NumPy: its own indexed assignment
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("lib", LIBRARIES_AND_NUMPY)
+@pytest.mark.parametrize("form", sorted(SET_FORMS))
+def test_index_set_follows_numpy_where_positions_repeat(form, lib, dtype):
+    """x.at[idx].set(v) with repeated positions: the last write in the row-major order of
+    x[idx] stays on every library, as with NumPy, and the derivative goes to that write."""
+    build, iv, jv = SET_FORMS[form]
+    rng = np.random.default_rng(1)
+    x = sg.tensor("x", (4, 5), dtype=dtype)
+    data = [(n, np.array(a)) for n, a in (("i", iv), ("j", jv)) if a is not None]
+    idx = {n: sg.tensor(n, a.shape, dtype="int64") for n, a in data}
+    index = build(idx.get("i"), idx.get("j"))
+    v = sg.tensor("v", x[index].type.shape, dtype=dtype)
+    out = x.at[index].set(v)
+    w = rng.normal(size=(4, 5)).astype(dtype)
+    outs = [out, *sg.grad(sg.sum(out * w * out), [x, v])]
+    ins = [x, v, *idx.values()]
+    values = [rng.normal(size=(4, 5)).astype(dtype),
+              rng.normal(size=v.type.shape).astype(dtype), *[a for _, a in data]]
+    want = sg.function(ins, outs)(*values)
+    f = sg.function(ins, outs, target="array_api")
+    assert "_index_set(" in f.source and uses_only_xp(f.source)
+    conv = np.asarray if lib == "numpy" else (lambda a: to_lib(lib, a))
+    got = f(*[conv(a) for a in values])
+    for k, (a, b) in enumerate(zip(to_numpy(got), want)):
+        same(a, b, f"{form}: output {k}")
+    # the same index as constants (positions known when the graph is built)
+    consts = build(*[np.array(a) if a is not None else None for a in (iv, jv)])
+    out = x.at[consts].set(v)
+    outs = [out, *sg.grad(sg.sum(out * w * out), [x, v])]
+    want = sg.function([x, v], outs)(*values[:2])
+    got = sg.function([x, v], outs, target="array_api")(*[conv(a) for a in values[:2]])
+    for k, (a, b) in enumerate(zip(to_numpy(got), want)):
+        same(a, b, f"{form} (constants): output {k}")
+
+
+@pytest.mark.parametrize("lib", LIBRARIES_AND_NUMPY)
+def test_index_set_last_write_wins_in_row_major_order(lib):
+    x = sg.vector("x", 4)
+    i = sg.tensor("i", (2, 3), dtype="int64")
+    v = sg.tensor("v", (2, 3))
+    f = sg.function([x, i, v], x.at[i].set(v), target="array_api")
+    conv = np.asarray if lib == "numpy" else (lambda a: to_lib(lib, a))
+    got = f(conv(np.zeros(4)), conv(np.array([[2, 0, 2], [-2, 0, 3]])),
+            conv(np.arange(1.0, 7.0).reshape(2, 3)))
+    np.testing.assert_array_equal(to_numpy(got), [5.0, 0.0, 4.0, 6.0])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("lib", LIBRARIES)
+@pytest.mark.parametrize("axis", [0, 1, 2, -1, None])
+def test_sort_along_each_axis(axis, lib, dtype):
+    """sort (take_along_axis by argsort) and its derivatives, tied entries included: the
+    put-back of the gradient is a take_along_axis by the inverse permutation."""
+    rng = np.random.default_rng(2)
+    values = rng.integers(0, 4, size=(3, 4, 5)).astype(dtype) / 2    # many ties
+    x = sg.tensor("x", values.shape, dtype=dtype)
+    u = sg.tensor("u", values.shape, dtype=dtype)
+    out = sg.sort(x, axis=axis)
+    w = rng.normal(size=out.type.shape).astype(dtype)
+    cost = sg.sum(out * w * out)
+    outs = [out, sg.grad(cost, x), *sg.hvp(cost, [x], [u])]
+    want = sg.function([x, u], outs)(values, np.ones_like(values))
+    f = sg.function([x, u], outs, target="array_api")
+    assert "xp.take_along_axis(" in f.source and uses_only_xp(f.source)
+    got = f(to_lib(lib, values), to_lib(lib, np.ones_like(values)))
+    for k, (a, b) in enumerate(zip(to_numpy(got), want)):
+        same(a, b, f"sort axis={axis}: output {k}")
+
+
+# --- the direct forms of gathers and scatters ------------------------------------------------
+
+def test_every_axis_indexed_is_the_standards_own_indexing():
+    """z[rows, y]: a plain gather, and the scatter of its gradient at rows * n + y."""
+    z = sg.matrix("z")
+    y = sg.vector("y", dtype="int64")
+    rows = sg.arange(z.shape[0])
+    loss = sg.sum(sg.log(z[rows, y]))
+    f = sg.function([z, y], [loss, sg.grad(loss, z)], target="array_api")
+    src = f.source
+    assert "z[arange1, y_checked]" in src, src
+    # y may count from the end (z[rows, -1]); an arange never does
+    assert ("_scatter_add(xp, z.shape, arange1 * z.shape[1] + xp.where(y_checked < 0, "
+            "y_checked + z.shape[1], y_checked), ") in src, src
+    assert "_positions(" not in src and "_gather(" not in src
+    a = np.random.default_rng(0).uniform(1, 2, size=(5, 3))
+    want = sg.function([z, y], [loss, sg.grad(loss, z)])(a, np.array([0, 2, 2, 1, 0]))
+    got = f(xs.asarray(a), xs.asarray(np.array([0, 2, 2, 1, 0])))
+    for k, (p, q) in enumerate(zip(to_numpy(got), want)):
+        same(p, q, f"output {k}")
+
+
+@pytest.mark.parametrize("lib", LIBRARIES_AND_NUMPY)
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8"])
+def test_direct_gathers_and_scatters_accumulate_and_count_from_the_end(lib, dtype):
+    """Negative entries, repeated positions (they accumulate), 3 axes, an int among the
+    arrays, index dtypes other than int64, one array with slices elsewhere (xp.take):
+    every direct form against the NumPy target."""
+    rng = np.random.default_rng(3)
+    x = sg.tensor("x", (4, 5, 3))
+    neg = dtype != "uint8"
+    iv = np.array([0, -1, 3, 0, 0] if neg else [0, 3, 3, 0, 0], dtype=dtype)
+    jv = np.array([4, -5, 4, 2, 4] if neg else [4, 0, 4, 2, 4], dtype=dtype)
+    kv = np.array([2, 2, -3, 2, 2] if neg else [2, 2, 0, 2, 2], dtype=dtype)
+    i, j, k = (sg.tensor(n, (5,), dtype=dtype) for n in "ijk")
+    parts = [x[i, j, k], x[i, 2, k], x[-1, j, k], x[i[:, None], j, 0], x[:, j], x[i],
+             x[:, :, k]]
+    outs = list(parts)
+    for p in parts:
+        outs.append(sg.grad(sg.sum(p * rng.normal(size=p.type.shape)), x))
+    outs.append(x.at[i, j, k].add(sg.ones(5)))
+    values = [rng.normal(size=(4, 5, 3)), iv, jv, kv]
+    want = sg.function([x, i, j, k], outs)(*values)
+    f = sg.function([x, i, j, k], outs, target="array_api")
+    assert "_gather(" not in f.source and "xp.take(x, " in f.source
+    conv = np.asarray if lib == "numpy" else (lambda a: to_lib(lib, a))
+    got = f(*[conv(a) for a in values])
+    for n, (a, b) in enumerate(zip(to_numpy(got), want)):
+        same(a, b, f"output {n}")
+
+
+@pytest.mark.parametrize("lib", LIBRARIES_AND_NUMPY)
+def test_scatter_add_keeps_inf_to_its_own_position(lib):
+    """An infinite value added at one position leaves the others finite (the portable
+    scatter never multiplies a value by 0)."""
+    x = sg.vector("x", 4)
+    i = sg.vector("i", 3, dtype="int64")
+    v = sg.vector("v", 3)
+    f = sg.function([x, i, v], x.at[i].add(v), target="array_api")
+    conv = np.asarray if lib == "numpy" else (lambda a: to_lib(lib, a))
+    got = f(conv(np.zeros(4)), conv(np.array([1, 3, 1])), conv(np.array([np.inf, 2.0, 1.0])))
+    np.testing.assert_array_equal(to_numpy(got), [0.0, np.inf, 0.0, 2.0])

@@ -9,7 +9,9 @@ Where each op's form comes from (``emission``):
 
 * the op's own ``defop(..., array_api=...)``: a template over ``xp`` (``"xp.exp({0})"``),
   a function like ``emit``, a pair ``(template or function, helpers)``, or
-  ``refuse(reason)`` (``symgrad/ops/xp_forms.py``);
+  ``refuse(reason)`` (``symgrad/ops/xp_forms.py``); a function marked ``reads_node`` is
+  also given the node (``node=``), for forms that depend on the inputs' ranks and
+  dtypes or on where an index comes from (the indexing forms);
 * otherwise operators (``infix``: ``a + b``, ``a @ b``, ``a > b``) keep their NumPy text,
   and ufuncs whose name and arguments are the standard's (``STANDARD_UFUNCS``) become
   ``xp.<name>(...)``;
@@ -162,7 +164,7 @@ class ArrayAPIEmitter(_Emitter):
         # never a value's name
         self.names.taken.update(("xp", "device", "_gather", "_scatter_add", "_positions",
                                  "_einsum", "_random_bits", "_linear_scan", "_check_index",
-                                 "_sigmoid"))
+                                 "_sigmoid", "_index_set"))
 
     def emit_op(self, n: Var, args: list[Expr]) -> Expr:
         emit, _ = _cached(n.op)
@@ -179,6 +181,8 @@ class ArrayAPIEmitter(_Emitter):
                 args[0] = self.scalar(args[0].text, n.inputs[0].dtype)
             if all(map(self.scalar_like, n.inputs[first:])):
                 args[first] = self.scalar(args[first].text, n.dtype)
+        if getattr(emit, "reads_node", False):
+            return emit(args, node=n, **n.params)
         return emit(args, **n.params)
 
     def scalar_like(self, v: Var) -> bool:

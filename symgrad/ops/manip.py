@@ -12,7 +12,9 @@ Most of these are compositions of existing primitives, exact in value and deriva
   the other axes;
 * ``sort``: ``permute_along(x, argsort(x, kind="stable"))`` (``np.take_along_axis``), so
   its derivative is the scatter of the cotangent by the permutation (``permute_along``
-  with ``inverse=True``: ``np.put_along_axis``, no repeats to accumulate). Tied entries
+  with ``inverse=True``: ``np.put_along_axis``, no repeats to accumulate; on the
+  array-API target a ``take_along_axis`` by the inverse permutation, the permutation's
+  ``argsort``). Tied entries
   keep their order (the sort is stable): the k-th output's cotangent goes to the tied
   entry that came k-th, a valid subgradient (as JAX's).
 * ``.at[idx].add(v)``: ``index_add`` (repeated positions accumulate, as ``np.add.at``);
@@ -121,7 +123,7 @@ PERMUTE = defop(
     helpers=(UNPERMUTE_HELPER,),
     doc="x taken along axis at a permutation (argsort's), or with inverse=True put back: "
         "the gather of sort and its transpose, a scatter without repeats.",
-        array_api=xpf.refuse("the standard has no put_along_axis yet (sort, take_along_axis)"))
+    array_api=xpf.permute_along)
 
 
 def _kind(kind, stable):
@@ -527,7 +529,7 @@ INDEX_SET = defop("index_set", infer=_index_set_infer, emit=_index_set_emit,
                   linear="jointly",
                   helpers=(INDEX_SET_HELPER,),
                   doc="A copy of x with v written at x[index] (x.at[index].set(v)).",
-                  array_api=xpf.refuse("writes into a copy at an index: the standard has no functional form"))
+                  array_api=xpf.INDEX_SET)
 
 
 def _adv_axes(entries) -> list[int]:
@@ -602,9 +604,10 @@ class _IndexUpdate:
 
     def set(self, values):
         """A copy of ``x`` with ``values`` written at ``idx`` (broadcast to ``x[idx]``'s
-        shape, cast to ``x``'s dtype). Where positions repeat, the write that stays is
-        NumPy's (unspecified in general, the last one in practice); the derivative gives
-        the cotangent to that write only. ``x``'s cotangent is zero at ``idx``."""
+        shape, cast to ``x``'s dtype). Where positions repeat, the write that stays is the
+        last one in the row-major order of ``x[idx]``: NumPy's assignment, and the
+        array-API target's on every library (``_index_set``); the derivative gives the
+        cotangent to that write only. ``x``'s cotangent is zero at ``idx``."""
         entries, adv, _, v = self._prepare(values, "set")
         return apply(INDEX_SET, [self.x, v, *adv], index=entries,
                      distinct=known_distinct(self.x, entries, adv))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from .registry import PREC_MUL, Expr
+from .registry import PREC_ADD, PREC_CMP, PREC_MUL, Expr
 
 
 class Refusal:
@@ -29,6 +29,13 @@ class Refusal:
 
 def refuse(reason: str) -> Refusal:
     return Refusal(reason)
+
+
+def reads_node(emit):
+    """Mark an emission that also reads the node (``node=``: its inputs' ranks and dtypes,
+    where an index comes from), as the indexing forms do."""
+    emit.reads_node = True
+    return emit
 
 
 def dtype_text(name: str) -> str:
@@ -194,8 +201,14 @@ LINEAR_SCAN_HELPER = '''def _linear_scan(xp, a, b, axis, reverse):
 LINEAR_SCAN = ("_linear_scan(xp, {0}, {1}, {axis}, {reverse})", (LINEAR_SCAN_HELPER,))
 
 # ---------------------------------------------------------------------------------------
-# indexing: a gather and a scatter-add through flat positions
+# indexing: gathers, scatter-adds and writes at flat positions
 # ---------------------------------------------------------------------------------------
+#
+# Where every axis gets an int or an integer array (``z[rows, y]``, the usual case), the
+# standard indexes directly: the gather is ``x[a, b]`` and the flat (row-major) positions
+# of a scatter are ``a * x.shape[1] + b``. One 1-D integer array with full slices elsewhere
+# (``E[ids]``, ``x[:, i]``) is ``xp.take``. Any other index (slices or None beside integer
+# arrays, a slice with a negative step) goes through ``_positions``, NumPy's rules.
 
 POSITIONS_HELPER = '''def _positions(xp, shape, index, device):
     """The flat (row-major) positions that x[index] selects from an array of `shape`, in
@@ -241,13 +254,14 @@ GATHER_HELPER = '''def _gather(xp, x, index, device):
     flat = xp.take(xp.reshape(x, (-1,)), xp.reshape(pos, (-1,)), axis=0)
     return xp.reshape(flat, pos.shape)'''
 
-SCATTER_HELPER = '''def _scatter_add(xp, shape, index, values, dtype, device):
-    """Zeros of `shape` with `values` added at x[index]; repeated positions accumulate.
-    The standard has no scatter: PyTorch's index_add, CuPy's scatter_add, NumPy's add.at
-    and JAX's .at[].add are used where the arrays are theirs; elsewhere the sum of the
-    values per position is a product with a 0/1 matrix (memory: positions x size)."""
-    pos = _positions(xp, shape, index, device)
-    vals = xp.reshape(xp.broadcast_to(xp.astype(values, dtype), tuple(pos.shape)), (-1,))
+SCATTER_HELPER = '''def _scatter_add(xp, shape, pos, values, dtype, device):
+    """Zeros of `shape` with `values` (broadcast to the shape of `pos`) added at the flat
+    (row-major) positions `pos`; repeated positions accumulate. The standard has no
+    scatter: PyTorch's index_add, CuPy's scatter_add, NumPy's add.at and JAX's .at[].add
+    are used where the arrays are theirs; elsewhere each entry sums the values whose
+    position is its own (memory: positions x size)."""
+    vals = xp.astype(values, dtype, copy=False)
+    vals = xp.reshape(xp.broadcast_to(vals, tuple(pos.shape)), (-1,))
     pos = xp.reshape(pos, (-1,))
     size = 1
     for d in shape:
@@ -263,9 +277,45 @@ SCATTER_HELPER = '''def _scatter_add(xp, shape, index, values, dtype, device):
     elif hasattr(out, "at"):                             # JAX
         out = out.at[pos].add(vals)
     elif pos.shape[0]:
-        hits = xp.astype(pos[:, None] == xp.arange(size, device=device)[None, :], dtype)
-        out = xp.matmul(vals[None, :], hits)[0, ...]
+        hits = pos[:, None] == xp.arange(size, dtype=pos.dtype, device=device)[None, :]
+        out = xp.sum(xp.where(hits, vals[:, None], out[None, :]), axis=0, dtype=dtype)
     return xp.reshape(out, tuple(shape))'''
+
+INDEX_SET_HELPER = '''def _index_set(xp, x, pos, values, device, distinct=False):
+    """A copy of `x` with `values` (broadcast to the shape of `pos`) written at the flat
+    (row-major) positions `pos`. Where a position repeats, the write that stays is the
+    last one in the row-major order of `pos`, on every library (as NumPy's assignment).
+    The standard has no scatter: PyTorch, NumPy, CuPy and JAX write with their own
+    indexed assignment, the writes that are overwritten first sent to a spare entry past
+    the end (so that no library meets a repeated position); elsewhere each entry looks up
+    its last write in the sorted positions. `distinct`: the positions never repeat."""
+    flat = xp.reshape(x, (-1,))
+    vals = xp.broadcast_to(xp.asarray(values, dtype=x.dtype, device=device), tuple(pos.shape))
+    vals, pos = xp.reshape(vals, (-1,)), xp.reshape(pos, (-1,))
+    size = flat.shape[0]
+    if pos.shape[0] == 0:
+        return xp.asarray(x, copy=True)
+    lib = type(flat).__module__.split(".")[0]
+    own = lib in ("torch", "numpy", "cupy", "jax", "jaxlib")
+    if not (own and distinct):
+        order = xp.argsort(pos, stable=True)             # repeats keep their order
+        pos, vals = xp.take(pos, order, axis=0), xp.take(vals, order, axis=0)
+    if own:
+        if not distinct:                                 # the last write of each position
+            last = xp.concat([pos[1:] != pos[:-1], xp.ones((1,), dtype=xp.bool, device=device)])
+            pos = xp.where(last, pos, size)
+        out = xp.concat([flat, flat[:1]])
+        if lib == "torch":
+            out = out.index_put((pos,), vals)
+        elif lib in ("numpy", "cupy"):
+            out[pos] = vals
+        else:                                            # JAX
+            out = out.at[pos].set(vals)
+        return xp.reshape(out[:size], tuple(x.shape))
+    every = xp.arange(size, dtype=pos.dtype, device=device)
+    k = xp.clip(xp.searchsorted(pos, every, side="right") - 1, 0)   # the last write <= each
+    hit = xp.take(pos, k, axis=0) == every
+    return xp.reshape(xp.where(hit, xp.take(vals, k, axis=0), flat), tuple(x.shape))'''
 
 
 def _index_tuple(index, adv) -> str:
@@ -289,33 +339,154 @@ def _basic_index(index) -> str:
     return "..." if text == "()" else text + ", ..."
 
 
-def getitem(args, index):
-    x, adv = args[0], args[1:]
+def _every_axis(x, index) -> bool:
+    """Each axis of ``x`` gets an int or an integer array, at least one an array: the
+    standard's own integer-array indexing."""
+    return (len(index) == x.ndim and any(e[0] == "adv" for e in index)
+            and all(e[0] in ("adv", "int") for e in index))
+
+
+def _take_axis(index, adv_vars):
+    """The axis of the one 1-D integer array of an index that is full slices elsewhere
+    (``E[ids]``, ``x[:, i]``), else None."""
+    if len(adv_vars) != 1 or adv_vars[0].ndim != 1:
+        return None
+    for e in index:
+        if e[0] != "adv" and not (e[0] == "slice" and e[1] is None and e[2] is None
+                                  and e[3] in (None, 1)):
+            return None
+    return [e[0] for e in index].index("adv")
+
+
+def _nonnegative(v) -> bool:
+    """Index data known to hold no negative entry: unsigned, checked to lie in [0, n),
+    an arange counting up from 0 or more, a constant, or a basic index of one of those."""
+    op = v.op
+    if v.dtype.kind == "u":
+        return True
+    if op.name == "check_index":
+        return not v.params["negative"]
+    if op.name == "arange":
+        return v.params.get("start", 0) >= 0 and v.params.get("step", 1) > 0
+    if op.leaf == "constant":
+        return v.value.size == 0 or int(v.value.min()) >= 0
+    if op.name == "getitem" and len(v.inputs) == 1:
+        return _nonnegative(v.inputs[0])
+    return False
+
+
+def _int64(a: Expr, v) -> Expr:
+    """Index data as int64 (PyTorch reads a uint8 index as a mask; positions need 64
+    bits)."""
+    return a if v.dtype.name == "int64" else Expr(f"xp.astype({a.text}, xp.int64)")
+
+
+def _literal(e: Expr):
+    return int(e.text) if e.text.lstrip("-").isdigit() else None
+
+
+def _flat_positions(ref: str, x, index, adv, adv_vars) -> str:
+    """The flat (row-major) positions of ``x[index]`` for an index that gives every axis
+    of ``x`` (named ``ref``) an int or an integer array: ``a * x.shape[1] + b`` (a static
+    size as its number, ints folded), entries that may be negative counted from the end."""
+    pos = None
+    for k, e in enumerate(index):
+        d = x.type.shape[k]
+        n = str(d) if isinstance(d, int) else f"{ref}.shape[{k}]"
+        if e[0] == "int":
+            if e[1] >= 0 or isinstance(d, int):
+                term = Expr(str(e[1] % d if e[1] < 0 else e[1]))
+            else:
+                term = Expr(f"{n} - {-e[1]}", PREC_ADD)
+        else:
+            v = adv_vars[e[1]]
+            term = _int64(adv[e[1]], v)
+            if not _nonnegative(v):
+                term = Expr(f"xp.where({term.at(PREC_CMP + 1)} < 0, {term.at(PREC_ADD)} + {n}, "
+                            f"{term.text})")
+        if pos is None:
+            pos = term
+            continue
+        p, t = _literal(pos), _literal(term)
+        if p is not None and isinstance(d, int):        # a number so far: fold it
+            p *= d
+            pos = (Expr(str(p + t)) if t is not None else term if p == 0
+                   else Expr(f"{p} + {term.at(PREC_ADD + 1)}", PREC_ADD))
+        elif p == 0:
+            pos = term
+        elif t == 0:
+            pos = Expr(f"{pos.at(PREC_MUL)} * {n}", PREC_MUL)
+        else:
+            pos = Expr(f"{pos.at(PREC_MUL)} * {n} + {term.at(PREC_ADD + 1)}", PREC_ADD)
+    return pos.text
+
+
+def _positions_of(ref: str, x, index, adv, adv_vars) -> str:
+    """The text of the flat positions of ``x[index]`` (``x`` named ``ref``)."""
+    if _every_axis(x, index):
+        return _flat_positions(ref, x, index, adv, adv_vars)
+    return f"_positions(xp, {ref}.shape, {_index_tuple(index, adv)}, device)"
+
+
+@reads_node
+def getitem(args, index, node):
+    x, adv, adv_vars = args[0], args[1:], node.inputs[1:]
     if not adv and not any(e[0] == "slice" and (e[3] or 1) < 0 for e in index):
         return Expr(f"{x.atom}[{_basic_index(index)}]")
-    # integer arrays, or a negative step (which PyTorch's slices refuse): one take
+    if _every_axis(node.inputs[0], index):        # the standard's integer-array indexing
+        parts = [str(e[1]) if e[0] == "int" else _int64(adv[e[1]], adv_vars[e[1]]).text
+                 for e in index]
+        return Expr(f"{x.atom}[{', '.join(parts)}]")
+    axis = _take_axis(index, adv_vars)
+    if axis is not None:
+        return Expr(f"xp.take({x.text}, {_int64(adv[0], adv_vars[0]).text}, axis={axis})")
+    # slices or None beside integer arrays, or a negative step (which PyTorch's slices
+    # refuse): one take of the flat positions
     return Expr(f"_gather(xp, {x.text}, {_index_tuple(index, adv)}, device)")
 
 
 GETITEM = (getitem, (POSITIONS_HELPER, GATHER_HELPER))
 
 
-def index_grad(args, index, distinct, dtype):
+@reads_node
+def index_grad(args, index, distinct, dtype, node):
     g, ref, adv = args[0], args[1], args[2:]
-    return Expr(f"_scatter_add(xp, {ref.atom}.shape, {_index_tuple(index, adv)}, {g.text}, "
-                f"{dtype_text(dtype)}, device)")
+    pos = _positions_of(ref.atom, node.inputs[1], index, adv, node.inputs[2:])
+    return Expr(f"_scatter_add(xp, {ref.atom}.shape, {pos}, {g.text}, {dtype_text(dtype)}, "
+                "device)")
 
 
 INDEX_GRAD = (index_grad, (POSITIONS_HELPER, SCATTER_HELPER))
 
 
-def index_add(args, index, distinct):
+@reads_node
+def index_add(args, index, distinct, node):
     x, g, adv = args[0], args[1], args[2:]
-    return Expr(f"{x.text} + _scatter_add(xp, {x.atom}.shape, {_index_tuple(index, adv)}, "
-                f"{g.text}, {x.atom}.dtype, device)", 11)
+    pos = _positions_of(x.atom, node.inputs[0], index, adv, node.inputs[2:])
+    return Expr(f"{x.at(PREC_ADD)} + _scatter_add(xp, {x.atom}.shape, {pos}, {g.text}, "
+                f"{x.atom}.dtype, device)", PREC_ADD)
 
 
 INDEX_ADD = (index_add, (POSITIONS_HELPER, SCATTER_HELPER))
+
+
+@reads_node
+def index_set(args, index, distinct, node):
+    x, v, adv = args[0], args[1], args[2:]
+    pos = _positions_of(x.atom, node.inputs[0], index, adv, node.inputs[2:])
+    known = ", distinct=True" if distinct else ""
+    return Expr(f"_index_set(xp, {x.text}, {pos}, {v.text}, device{known})")
+
+
+INDEX_SET = (index_set, (POSITIONS_HELPER, INDEX_SET_HELPER))
+
+
+def permute_along(args, axis, inverse):
+    x, perm = args
+    if inverse:         # put back: the inverse of a permutation is its argsort (exact)
+        perm = Expr(f"xp.argsort({perm.text}, axis={axis})")
+    return Expr(f"xp.take_along_axis({x.text}, {perm.text}, axis={axis})")
+
 
 CHECK_INDEX_HELPER = '''def _check_index(xp, index, size, low, what):
     """`index` itself, once every entry is checked to lie in [low, size)."""
