@@ -274,7 +274,7 @@ ERF_HELPERS = (
     """exp(-s * x**2) for s = 1 or 0.5 and a float x, to a few ulps: x**2 is split exactly
     as h**2 + (|x| - h)(|x| + h), h = |x| rounded down to a multiple of 1/1024 (1/256 in
     float32), since exp multiplies the error of its argument by the argument."""
-    grid, top = (1024.0, 40.0) if x.dtype.itemsize >= 8 else (256.0, 16.0)
+    grid, top = (1024.0, 40.0) if x.dtype == np.float64 else (256.0, 16.0)
     y = np.minimum(np.abs(x), top)
     h = np.floor(y * grid) / grid
     return np.exp(-s * (h * h)) * np.exp(-s * ((y - h) * (y + h)))''',
@@ -294,7 +294,7 @@ ERF_HELPERS = (
     found exactly by Dekker's product and Knuth's sum, are summed alongside, so the
     result is as if computed in twice the precision (4 ulps less error than plain Horner
     for erfc's rational on [0.5, 4])."""
-    k = 134217729.0 if t.dtype.itemsize >= 8 else 4097.0   # 2**27 + 1, 2**12 + 1
+    k = 134217729.0 if t.dtype == np.float64 else 4097.0   # 2**27 + 1, 2**12 + 1
     th = k * t
     th = th - (th - t)
     tl = t - th
@@ -314,13 +314,13 @@ ERF_HELPERS = (
     """exp(y**2) erfc(y) for y >= 0.46875: Cody's rational function of y up to 4, of
     1 / y**2 beyond (calerf's coefficients)."""
     t = np.clip(y, 0.46875, 4.0)
-    num = _horner((2.15311535474403846e-8, 0.564188496988670089, 8.88314979438837594,
-                   66.1191906371416295, 298.635138197400131, 881.952221241769090,
-                   1712.04761263407058, 2051.07837782607147, 1230.33935479799725), t)
-    den = _horner((1.0, 15.7449261107098347, 117.693950891312499, 537.181101862009858,
-                   1621.38957456669019, 3290.79923573345963, 4362.61909014324716,
-                   3439.36767414372164, 1230.33935480374942), t)
-    mid = num / den
+    num = (2.15311535474403846e-8, 0.564188496988670089, 8.88314979438837594,
+           66.1191906371416295, 298.635138197400131, 881.952221241769090,
+           1712.04761263407058, 2051.07837782607147, 1230.33935479799725)
+    den = (1.0, 15.7449261107098347, 117.693950891312499, 537.181101862009858,
+           1621.38957456669019, 3290.79923573345963, 4362.61909014324716,
+           3439.36767414372164, 1230.33935480374942)
+    mid = _horner(num, t) / _horner(den, t)
     u = np.maximum(y, 4.0)
     z = np.square(1.0 / u)
     num, den = 0.0163153871373020978 * z, z
@@ -441,17 +441,17 @@ softsign.__doc__ = "``x / (1 + |x|)``, elementwise (its limits -1 and 1 at -inf 
 # ---------------------------------------------------------------------------------------
 
 SILU_HELPER = '''def _silu(x):
-    """x * sigmoid(x), to a few ulps for every float x: where sigmoid(x) is subnormal (x
-    below the log of the smallest normal) as ((x q) q) / (1 + q**2), q = exp(x / 2), so that
-    no subnormal is multiplied by |x|."""
+    """x * sigmoid(x), to a few ulps for every float x: where sigmoid(x) is below e**2
+    times the smallest normal (x below its log + 2) as ((x q) q) / (1 + q**2), q =
+    exp(x / 2), so that no subnormal is multiplied by |x|."""
     x = np.asarray(x, dtype=np.result_type(x, 1.0))
     xm = np.maximum(x, -1500.0)
     e = np.exp(-np.abs(xm))
-    main = xm * (np.where(xm >= 0, 1.0, e) / (1.0 + e))
+    s = np.where(xm >= 0, 1.0, e) / (1.0 + e)        # sigmoid(x)
     xq = np.minimum(xm, 0.0)
     q = np.exp(0.5 * xq)
     deep = ((xq * q) * q) / (1.0 + q * q)
-    return np.where(x < np.log(np.finfo(x.dtype).tiny) + 2.0, deep, main)'''
+    return np.where(s < 7.38905609893065 * np.finfo(x.dtype).smallest_normal, deep, xm * s)'''
 
 
 def _silu_vjp(g, out, x):
