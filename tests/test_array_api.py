@@ -87,8 +87,7 @@ def uses_only_xp(source: str) -> bool:
 
 # ops that refuse the array-API target on purpose, each with its reason in its defop
 # (array_api=refuse(...)): a NumPy-only helper not ported yet, or nothing in the standard
-REFUSED = {"cbrt", "erf", "erfc", "fmod", "gelu", "index_set", "logaddexp2", "ndtr",
-           "permute_along", "silu"}
+REFUSED = {"cbrt", "fmod", "index_set", "logaddexp2", "permute_along"}
 
 
 def test_every_registered_op_has_an_array_api_form():
@@ -431,3 +430,27 @@ def test_gathers_and_their_gradients_follow_numpy(lib, form):
     got = sg.function([x, *idx], outs, target="array_api")(*[to_lib(lib, v) for v in values])
     for k, (a, b) in enumerate(zip(to_numpy(got), want)):
         same(a, b, f"{form}: output {k}")
+
+
+# --- the special functions' xp forms -----------------------------------------------------
+
+def test_erf_family_helpers_are_the_numpy_helpers_translated():
+    """One source: the xp helpers of erf, erfc, ndtr, gelu and silu are their NumPy
+    helpers with xp passed and np. -> xp., and use only the standard's functions."""
+    from symgrad.codegen.array_api import emission
+    from symgrad.ops import xp_forms
+    for name in ("erf", "erfc", "ndtr", "gelu", "silu"):
+        op = REGISTRY[name]
+        helpers = emission(op)[1]
+        assert helpers == xp_forms.from_numpy(op.helpers)
+        assert len(helpers) == len(op.helpers)
+        for h in helpers:
+            compile(h, name, "exec")
+            assert "np." not in h and "itemsize" not in h
+            assert re.match(r"def _\w+\(xp, ", h), h.splitlines()[0]
+            for attr in re.findall(r"\bxp\.(\w+)", h):
+                assert hasattr(xs, attr), f"{name}: xp.{attr} is not in the standard"
+            for called in re.findall(r"\b(_\w+)\((?!xp\b)", h):
+                assert called not in {re.match(r"def (\w+)", g).group(1) for g in helpers}
+    with pytest.raises(ValueError, match="NumPy-only"):
+        xp_forms.from_numpy(("def _f(x):\n    return x.dtype.itemsize",))

@@ -12,9 +12,11 @@ overflows, and the rules of ``hypot`` and ``arctan2`` scale their inputs by a po
 first (exact), so that no square overflows or underflows unless the result does.
 
 NumPy has no error function, so ``erf``, ``erfc``, ``ndtr`` and ``gelu`` are emitted as
-calls of short helper functions written into the generated module (NumPy only): W. J.
-Cody's rational Chebyshev approximations (Math. Comp. 23, 1969; the coefficients of his
-``calerf``), with ``exp(-x**2)`` computed from an exact split of ``x**2``.
+calls of short helper functions written into the generated module: W. J. Cody's rational
+Chebyshev approximations (Math. Comp. 23, 1969; the coefficients of his ``calerf``), with
+``exp(-x**2)`` computed from an exact split of ``x**2``. The helpers (and ``silu``'s) use
+only functions that the array API standard has under the same names, so that their
+array-API forms are the same text translated (``xp_forms.from_numpy``).
 """
 
 from __future__ import annotations
@@ -264,7 +266,8 @@ fmod.__doc__ = ("C's remainder ``x1 - x2 * trunc(x1 / x2)`` (the sign of x1), as
 # the error function family
 # ---------------------------------------------------------------------------------------
 
-# The helpers written into a generated module that uses erf, erfc or ndtr (NumPy only).
+# The helpers written into a generated module that uses erf, erfc, ndtr or gelu. Only
+# functions the standard has under NumPy's names, so that from_numpy gives the xp ones.
 # Every branch is evaluated on inputs clipped to its own interval, so no branch overflows
 # or warns, and NaN goes through the last one. Measured against mpmath over the whole float
 # range (tests/test_tails.py, and a dense grid): erf within 2.1 ulps, erfc 2.7 (down to its
@@ -371,6 +374,12 @@ def _helper_call(name):
     return emit
 
 
+def _xp_helper_call(name, helpers):
+    """The array-API form of an op whose NumPy form calls these helpers: the same helpers,
+    translated (``xp_forms.from_numpy``)."""
+    return (f"{name}(xp, {{0}})", xpf.from_numpy(helpers))
+
+
 def _erf_vjp(g, out, x):
     return [g * (TWO_OVER_SQRT_PI * exp_neg_square(x))]
 
@@ -385,14 +394,14 @@ def _ndtr_vjp(g, out, x):
 
 ERF, erf = _unary("erf", _helper_call("_erf"), _erf_vjp, sympy.erf,
                   helpers=_CORE + (ERF_HELPERS[4],),
-                  array_api=xpf.refuse("its NumPy-only helper (Cody's rational approximation) is not written for the array API yet"))
+                  array_api=_xp_helper_call("_erf", _CORE + (ERF_HELPERS[4],)))
 ERFC, erfc = _unary("erfc", _helper_call("_erfc"), _erfc_vjp, sympy.erfc,
                     helpers=_CORE + (ERF_HELPERS[5],), positive=True,
-                    array_api=xpf.refuse('its NumPy-only helper is not written for the array API yet'))
+                    array_api=_xp_helper_call("_erfc", _CORE + (ERF_HELPERS[5],)))
 NDTR, ndtr = _unary("ndtr", _helper_call("_ndtr"), _ndtr_vjp,
                     lambda x: sympy.erfc(-x / sympy.sqrt(2)) / 2,
                     helpers=_CORE + (ERF_HELPERS[6],), positive=True,
-                    array_api=xpf.refuse('its NumPy-only helper is not written for the array API yet'))
+                    array_api=_xp_helper_call("_ndtr", _CORE + (ERF_HELPERS[6],)))
 erf.__doc__ = ("The error function ``2/sqrt(pi) * integral of exp(-t**2) from 0 to x``, "
                "elementwise (as ``scipy.special.erf``), to a few ulps.")
 erfc.__doc__ = ("The complementary error function ``1 - erf(x)``, elementwise (as "
@@ -409,7 +418,7 @@ def _gelu_vjp(g, out, x):
 GELU, gelu = _unary("gelu", _helper_call("_gelu"), _gelu_vjp,
                     lambda x: x * sympy.erfc(-x / sympy.sqrt(2)) / 2,
                     helpers=_CORE + (ERF_HELPERS[7],), label="gelu",
-                    array_api=xpf.refuse('its NumPy-only helper is not written for the array API yet; use the tanh form'))
+                    array_api=_xp_helper_call("_gelu", _CORE + (ERF_HELPERS[7],)))
 gelu.__doc__ = "x * ndtr(x), the exact Gaussian error linear unit (see ``sg.gelu``)."
 ndtr.__doc__ = ("The standard normal CDF ``(1 + erf(x / sqrt(2))) / 2``, elementwise (as "
                 "``scipy.special.ndtr``), to a few ulps in both tails.")
@@ -464,5 +473,5 @@ def _silu_vjp(g, out, x):
 
 SILU, silu = _unary("silu", _helper_call("_silu"), _silu_vjp,
                     lambda x: x / (1 + sympy.exp(-x)), helpers=(SILU_HELPER,), label="silu",
-                    array_api=xpf.refuse('its NumPy-only helper is not written for the array API yet; use x * sigmoid(x)'))
+                    array_api=_xp_helper_call("_silu", (SILU_HELPER,)))
 silu.__doc__ = "``x * sigmoid(x)`` (the sigmoid linear unit, also called swish)."

@@ -47,6 +47,29 @@ SIGMOID_HELPER = '''def _sigmoid(xp, x):
 
 SIGMOID = ("_sigmoid(xp, {0})", (SIGMOID_HELPER,))
 
+# the line of a NumPy helper that makes its argument a float array: the array-API target
+# casts every operand to the result's dtype before the call, so the xp helper drops it
+_TO_FLOAT = re.compile(r"^ *(\w+) = np\.asarray\(\1, dtype=np\.result_type\(\1, 1\.0\)\)\n",
+                       re.M)
+
+
+def from_numpy(helpers) -> tuple[str, ...]:
+    """NumPy helpers (``symgrad/ops/special.py``) as xp helpers, so that each has one
+    source: ``xp`` becomes the first parameter of every helper defined here and the first
+    argument of every call of one, ``np.`` becomes ``xp.``, and the conversion of the
+    argument to a float array goes. The NumPy text must use only functions that the
+    standard has under the same name (``tests/test_array_api.py`` checks the result)."""
+    names = [n for h in helpers for n in re.findall(r"^def (\w+)\(", h, re.M)]
+    calls = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\(")
+    out = []
+    for h in helpers:
+        text = calls.sub(r"\1(xp, ", _TO_FLOAT.sub("", h))
+        text = re.sub(r"\bnp\.", "xp.", text)
+        if re.search(r"\bnumpy\b|\.itemsize\b|asarray\(", text):
+            raise ValueError(f"a NumPy-only construct is left in {text.splitlines()[0]!r}")
+        out.append(text)
+    return tuple(out)
+
 
 def same_names(numpy_emit):
     """An emission whose NumPy functions and dtypes are the standard's, under the same names
