@@ -184,12 +184,17 @@ class ArrayAPIEmitter(_Emitter):
                     else a for k, a in enumerate(args)]
         if n.op.elementwise and not _is_operator(n.op) and args:
             # the standard's functions take arrays: a condition, and the first operand where
-            # every operand is a Python number, are made arrays on the call's device
+            # every operand is a Python number, are made arrays on the call's device; a
+            # helper's operands all are (it reads their dtype)
             args = list(args)
             first = 1 if n.op.linear == "branches" else 0      # where's condition
             if first and self.scalar_like(n.inputs[0]):
                 args[0] = self.scalar(args[0].text, n.inputs[0].dtype)
-            if all(map(self.scalar_like, n.inputs[first:])):
+            numbers = [k for k in range(first, len(args)) if self.scalar_like(n.inputs[k])]
+            if self.helpers_of(n):
+                for k in numbers:
+                    args[k] = self.scalar(args[k].text, n.dtype)
+            elif len(numbers) == len(args) - first:
                 args[first] = self.scalar(args[first].text, n.dtype)
         return emit(args, **n.params)
 

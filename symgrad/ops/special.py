@@ -16,7 +16,8 @@ calls of short helper functions written into the generated module: W. J. Cody's 
 Chebyshev approximations (Math. Comp. 23, 1969; the coefficients of his ``calerf``), with
 ``exp(-x**2)`` computed from an exact split of ``x**2``. The helpers (and ``silu``'s) use
 only functions that the array API standard has under the same names, so that their
-array-API forms are the same text translated (``xp_forms.from_numpy``).
+array-API forms are the same text translated (``xp_forms.from_numpy``); ``cbrt``, ``fmod``
+and ``logaddexp2``, which the standard lacks, have helpers of their own there.
 """
 
 from __future__ import annotations
@@ -207,7 +208,7 @@ LOGADDEXP, logaddexp = _binary("logaddexp", "np.logaddexp({0}, {1})", _logaddexp
                                commutative=True)
 LOGADDEXP2, logaddexp2 = _binary("logaddexp2", "np.logaddexp2({0}, {1})", _logaddexp2_vjp,
                                  lambda a, b: sympy.log(2 ** a + 2 ** b, 2), commutative=True,
-                                 array_api=xpf.refuse('the standard has no logaddexp2'))
+                                 array_api=xpf.LOGADDEXP2)
 logaddexp.__doc__ = "``log(exp(x1) + exp(x2))`` without overflow, as ``np.logaddexp``."
 logaddexp2.__doc__ = "``log2(2**x1 + 2**x2)`` without overflow, as ``np.logaddexp2``."
 
@@ -240,7 +241,7 @@ exp2.__doc__ = "``2**x``, elementwise, as ``np.exp2``."
 CBRT, cbrt = _unary("cbrt", "np.cbrt({0})", lambda g, out, x: [g / (3.0 * square(out))],
                     lambda x: sympy.Piecewise((sympy.Abs(x) ** sympy.Rational(1, 3), x >= 0),
                                               (-sympy.Abs(x) ** sympy.Rational(1, 3), True)),
-                                              array_api=xpf.refuse('the standard has no cbrt (pow(x, 1/3) is not correctly rounded)'))
+                    array_api=xpf.CBRT)
 RECIPROCAL, reciprocal = _unary("reciprocal", "np.reciprocal({0})",
                                 lambda g, out, x: [-(g * square(out))], lambda x: 1 / x,
                                 array_api="xp.divide(xp.ones_like({0}), {0})")
@@ -258,7 +259,7 @@ def _fmod_vjp(g, out, a, b):
 
 FMOD, fmod = _binary("fmod", "np.fmod({0}, {1})", _fmod_vjp,
                      lambda a, b: a - b * sympy.sign(a / b) * sympy.floor(sympy.Abs(a / b)),
-                     array_api=xpf.refuse('the standard has no fmod (only the floored remainder)'))
+                     array_api=xpf.FMOD)
 fmod.__doc__ = ("C's remainder ``x1 - x2 * trunc(x1 / x2)`` (the sign of x1), as "
                 "``np.fmod``; ``np.remainder`` is ``sg.remainder``.")
 

@@ -71,6 +71,52 @@ def from_numpy(helpers) -> tuple[str, ...]:
     return tuple(out)
 
 
+CBRT_HELPER = '''def _cbrt(xp, x):
+    """The real cube root: |x|**(1/3) (up to 60 ulps off, as 1/3 is rounded) with one
+    Newton step where it is finite and not 0, and the sign of x."""
+    a = xp.abs(x)
+    y = xp.pow(a, 1.0 / 3.0)
+    ok = (y > 0) & (y < xp.inf)
+    y1 = xp.where(ok, y, 1.0)
+    return xp.copysign(xp.where(ok, y1 + (a / (y1 * y1) - y1) / 3.0, y), x)'''
+
+CBRT = ("_cbrt(xp, {0})", (CBRT_HELPER,))
+
+FMOD_HELPER = '''def _fmod(xp, a, b):
+    """C's remainder a - b * trunc(a / b), with the sign of a (NumPy's fmod; 0 where an
+    integer b is 0). Floats: the namespace's own fmod where it has one (NumPy, CuPy,
+    PyTorch, JAX: CuPy's remainder is not exact), else the floored remainder, which is the
+    same on |a| and |b|. PyTorch's gives NaN where |a| / |b| overflows, so |a| is first
+    reduced modulo |b| * 2**(2k) and |b| * 2**k (exact multiples of |b|; inf where they
+    would overflow), which leaves quotients below 2**k. Integers: the floored remainder,
+    moved to the sign of a."""
+    if xp.isdtype(a.dtype, "integral"):
+        if xp.isdtype(a.dtype, "signed integer"):
+            b = xp.where(b == -1, 1, b)            # x % -1 is 0; C's INT_MIN % -1 overflows
+        b = xp.where(b == 0, 1, b)                 # NumPy gives 0; PyTorch raises
+        r = xp.remainder(a, b)
+        return xp.where((r != 0) & ((a < 0) != (b < 0)), r - b, r)
+    mod = getattr(xp, "fmod", xp.remainder)
+    s = 2.0 ** (540 if a.dtype == xp.float64 else 76 if a.dtype == xp.float32 else 13)
+    top = xp.finfo(a.dtype).max / s
+    m = xp.abs(b)
+    m2 = xp.where(m <= top / s, xp.minimum(m, top / s) * s * s, xp.inf)
+    m1 = xp.where(m <= top, xp.minimum(m, top) * s, xp.inf)
+    return xp.copysign(mod(mod(mod(xp.abs(a), m2), m1), m), a)'''
+
+FMOD = ("_fmod(xp, {0}, {1})", (FMOD_HELPER,))
+
+LOGADDEXP2_HELPER = '''def _logaddexp2(xp, a, b):
+    """log2(2**a + 2**b) as NumPy computes it: a + 1 where a == b (infinities included),
+    else max(a, b) + log1p(e) / log(2), e = 2**-|a - b|. log1p(e) is e where e < eps / 2
+    (rounded, as NumPy's gives it): PyTorch's log1p is 0 at the smallest subnormals."""
+    e = xp.pow(2.0, -xp.abs(a - b))
+    l1p = xp.where(e < xp.finfo(e.dtype).eps / 2, e, xp.log1p(e))
+    return xp.where(a == b, a + 1, xp.maximum(a, b) + 1.4426950408889634 * l1p)'''
+
+LOGADDEXP2 = ("_logaddexp2(xp, {0}, {1})", (LOGADDEXP2_HELPER,))
+
+
 def same_names(numpy_emit):
     """An emission whose NumPy functions and dtypes are the standard's, under the same names
     and arguments (``np.tensordot(a, b, axes=...)``, ``np.zeros_like(x, dtype=np.float32)``):
