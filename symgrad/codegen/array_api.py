@@ -149,21 +149,6 @@ def _cached(op: OpDef):
     return hit[1], hit[2]
 
 
-def helper_names() -> set[str]:
-    """The functions that the array-API forms of the registered ops define."""
-    names = set()
-    for op in list(REGISTRY.values()):
-        if op.leaf:
-            continue
-        try:
-            helpers = _cached(op)[1]
-        except ArrayAPIError:
-            continue
-        for h in helpers:
-            names.update(re.findall(r"^def (\w+)\(", h, re.M))
-    return names
-
-
 class ArrayAPIEmitter(_Emitter):
     """The plain emitter with the standard's spellings: ops through ``emission``, 0-d
     values as ``xp.asarray(..., device=device)``, constants made on the call's device,
@@ -174,7 +159,7 @@ class ArrayAPIEmitter(_Emitter):
 
     def __init__(self, graph, inputs, fname, n_outputs):
         super().__init__(graph, inputs, fname, n_outputs, plan=False)
-        self.names.taken.update(("xp", "device", *helper_names()))    # never a value's name
+        self.names.taken.update(("xp", "device"))       # never a value's name
 
     def emit_op(self, n: Var, args: list[Expr]) -> Expr:
         emit, _ = _cached(n.op)
@@ -225,8 +210,11 @@ class ArrayAPIEmitter(_Emitter):
             target = n.dtype
         return {k: target for k in arrays if n.inputs[k].dtype != target}
 
-    def helpers_of(self, n: Var):
-        return _cached(n.op)[1]
+    def op_helpers(self, op):
+        try:
+            return _cached(op)[1]
+        except ArrayAPIError:       # compiling such an op fails before any helper is asked
+            return ()
 
     def scalar(self, text: str, dtype) -> Expr:
         return Expr(f"xp.asarray({text}, dtype={dtype_text(dtype.name)}, device=device)")
