@@ -324,3 +324,15 @@ def test_no_user_name_puts_code_into_the_source(evil):
             assert node.id.isidentifier() and node.id not in ("os", "__import__", "eval")
     out = f(np.ones((3, 2)))
     assert float(out[evil]) == 6.0
+
+
+@pytest.mark.parametrize("target", ["numpy", "plain", "array_api"])
+def test_a_value_named_like_a_helper_does_not_hide_it(target):
+    names = ["_erf", "_sigmoid", "_erfcx", "_same_size"]
+    x = [sg.vector(n) for n in names]
+    outs = [sg.erf(x[0]), sg.sigmoid(x[1]) + sg.erfc(x[2]) + x[3]]
+    f = sg.function(x, outs, target=target)
+    got = f(*[np.full(2, 0.5)] * 4)
+    np.testing.assert_allclose(got[0], 0.5204998778130465, rtol=1e-15)
+    np.testing.assert_allclose(got[1], 0.6224593312018546 + 0.4795001221869535 + 0.5,
+                               rtol=1e-15)

@@ -161,10 +161,7 @@ class ArrayAPIEmitter(_Emitter):
 
     def __init__(self, graph, inputs, fname, n_outputs):
         super().__init__(graph, inputs, fname, n_outputs, plan=False)
-        # never a value's name
-        self.names.taken.update(("xp", "device", "_gather", "_scatter_add", "_positions",
-                                 "_einsum", "_random_bits", "_linear_scan", "_check_index",
-                                 "_sigmoid", "_index_set"))
+        self.names.taken.update(("xp", "device"))       # never a value's name
 
     def emit_op(self, n: Var, args: list[Expr]) -> Expr:
         emit, _ = _cached(n.op)
@@ -174,12 +171,17 @@ class ArrayAPIEmitter(_Emitter):
                     else a for k, a in enumerate(args)]
         if n.op.elementwise and not _is_operator(n.op) and args:
             # the standard's functions take arrays: a condition, and the first operand where
-            # every operand is a Python number, are made arrays on the call's device
+            # every operand is a Python number, are made arrays on the call's device; a
+            # helper's operands all are (it reads their dtype)
             args = list(args)
             first = 1 if n.op.linear == "branches" else 0      # where's condition
             if first and self.scalar_like(n.inputs[0]):
                 args[0] = self.scalar(args[0].text, n.inputs[0].dtype)
-            if all(map(self.scalar_like, n.inputs[first:])):
+            numbers = [k for k in range(first, len(args)) if self.scalar_like(n.inputs[k])]
+            if self.helpers_of(n):
+                for k in numbers:
+                    args[k] = self.scalar(args[k].text, n.dtype)
+            elif len(numbers) == len(args) - first:
                 args[first] = self.scalar(args[first].text, n.dtype)
         if getattr(emit, "reads_node", False):
             return emit(args, node=n, **n.params)
@@ -212,8 +214,11 @@ class ArrayAPIEmitter(_Emitter):
             target = n.dtype
         return {k: target for k in arrays if n.inputs[k].dtype != target}
 
-    def helpers_of(self, n: Var):
-        return _cached(n.op)[1]
+    def op_helpers(self, op):
+        try:
+            return _cached(op)[1]
+        except ArrayAPIError:       # compiling such an op fails before any helper is asked
+            return ()
 
     def scalar(self, text: str, dtype) -> Expr:
         return Expr(f"xp.asarray({text}, dtype={dtype_text(dtype.name)}, device=device)")

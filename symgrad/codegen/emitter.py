@@ -20,7 +20,7 @@ from ..aligned import ALIGNED_SOURCE
 from ..ir.graph import Graph, clients
 from ..ir.node import Var
 from ..ir.types import broadcast_shapes, format_shape
-from ..ops.registry import Expr, Statement
+from ..ops.registry import REGISTRY, Expr, Statement
 from . import memory
 from .literals import (PYTHON_DEFAULT_DTYPES, PYTHON_DIFFERS, LITERAL_ARRAY_SIZE,
                        array_literal, scalar_literal, nonzero_constant)
@@ -73,8 +73,21 @@ class _Emitter(BufferPlanner):
     def emit_op(self, n: Var, args: list[Expr]) -> Expr:
         return n.op.emit(args, **n.params)
 
+    def op_helpers(self, op):
+        """The helper functions ``op``'s form on this target writes into the module."""
+        return op.helpers
+
     def helpers_of(self, n: Var):
-        return n.op.helpers
+        return self.op_helpers(n.op)
+
+    def helper_names(self) -> set[str]:
+        """The functions that the helpers of the registered ops define: never a value's
+        name (a variable called ``_erf`` would hide the helper)."""
+        names = set()
+        for op in list(REGISTRY.values()):
+            for h in () if op.leaf else self.op_helpers(op):
+                names.update(re.findall(r"^def (\w+)\(", h, re.M))
+        return names
 
     def scalar(self, text: str, dtype) -> Expr:
         """A 0-d value of ``dtype`` from a Python number's text."""
@@ -105,7 +118,7 @@ class _Emitter(BufferPlanner):
         self.fname = fname
         self.n_outputs = n_outputs
         self.names = NameAllocator(reserved={fname, "_scatter", "_scatter_add", "_same_size",
-                                             "base64", "_aligned"})
+                                             "base64", "_aligned", *self.helper_names()})
         self.name_of: dict[int, str] = {}
         self.schedule = Schedule(graph, n_outputs)   # order, sections, names, provenance
         self.lowered: dict[str, int] = {}            # statement lowerings that fired

@@ -12,9 +12,12 @@ overflows, and the rules of ``hypot`` and ``arctan2`` scale their inputs by a po
 first (exact), so that no square overflows or underflows unless the result does.
 
 NumPy has no error function, so ``erf``, ``erfc``, ``ndtr`` and ``gelu`` are emitted as
-calls of short helper functions written into the generated module (NumPy only): W. J.
-Cody's rational Chebyshev approximations (Math. Comp. 23, 1969; the coefficients of his
-``calerf``), with ``exp(-x**2)`` computed from an exact split of ``x**2``.
+calls of short helper functions written into the generated module: W. J. Cody's rational
+Chebyshev approximations (Math. Comp. 23, 1969; the coefficients of his ``calerf``), with
+``exp(-x**2)`` computed from an exact split of ``x**2``. The helpers (and ``silu``'s) use
+only functions that the array API standard has under the same names, so that their
+array-API forms are the same text translated (``xp_forms.from_numpy``); ``cbrt``, ``fmod``
+and ``logaddexp2``, which the standard lacks, have helpers of their own there.
 """
 
 from __future__ import annotations
@@ -205,7 +208,7 @@ LOGADDEXP, logaddexp = _binary("logaddexp", "np.logaddexp({0}, {1})", _logaddexp
                                commutative=True)
 LOGADDEXP2, logaddexp2 = _binary("logaddexp2", "np.logaddexp2({0}, {1})", _logaddexp2_vjp,
                                  lambda a, b: sympy.log(2 ** a + 2 ** b, 2), commutative=True,
-                                 array_api=xpf.refuse('the standard has no logaddexp2'))
+                                 array_api=xpf.LOGADDEXP2)
 logaddexp.__doc__ = "``log(exp(x1) + exp(x2))`` without overflow, as ``np.logaddexp``."
 logaddexp2.__doc__ = "``log2(2**x1 + 2**x2)`` without overflow, as ``np.logaddexp2``."
 
@@ -238,7 +241,7 @@ exp2.__doc__ = "``2**x``, elementwise, as ``np.exp2``."
 CBRT, cbrt = _unary("cbrt", "np.cbrt({0})", lambda g, out, x: [g / (3.0 * square(out))],
                     lambda x: sympy.Piecewise((sympy.Abs(x) ** sympy.Rational(1, 3), x >= 0),
                                               (-sympy.Abs(x) ** sympy.Rational(1, 3), True)),
-                                              array_api=xpf.refuse('the standard has no cbrt (pow(x, 1/3) is not correctly rounded)'))
+                    array_api=xpf.CBRT)
 RECIPROCAL, reciprocal = _unary("reciprocal", "np.reciprocal({0})",
                                 lambda g, out, x: [-(g * square(out))], lambda x: 1 / x,
                                 array_api="xp.divide(xp.ones_like({0}), {0})")
@@ -256,7 +259,7 @@ def _fmod_vjp(g, out, a, b):
 
 FMOD, fmod = _binary("fmod", "np.fmod({0}, {1})", _fmod_vjp,
                      lambda a, b: a - b * sympy.sign(a / b) * sympy.floor(sympy.Abs(a / b)),
-                     array_api=xpf.refuse('the standard has no fmod (only the floored remainder)'))
+                     array_api=xpf.FMOD)
 fmod.__doc__ = ("C's remainder ``x1 - x2 * trunc(x1 / x2)`` (the sign of x1), as "
                 "``np.fmod``; ``np.remainder`` is ``sg.remainder``.")
 
@@ -264,7 +267,8 @@ fmod.__doc__ = ("C's remainder ``x1 - x2 * trunc(x1 / x2)`` (the sign of x1), as
 # the error function family
 # ---------------------------------------------------------------------------------------
 
-# The helpers written into a generated module that uses erf, erfc or ndtr (NumPy only).
+# The helpers written into a generated module that uses erf, erfc, ndtr or gelu. Only
+# functions the standard has under NumPy's names, so that from_numpy gives the xp ones.
 # Every branch is evaluated on inputs clipped to its own interval, so no branch overflows
 # or warns, and NaN goes through the last one. Measured against mpmath over the whole float
 # range (tests/test_tails.py, and a dense grid): erf within 2.1 ulps, erfc 2.7 (down to its
@@ -274,7 +278,7 @@ ERF_HELPERS = (
     """exp(-s * x**2) for s = 1 or 0.5 and a float x, to a few ulps: x**2 is split exactly
     as h**2 + (|x| - h)(|x| + h), h = |x| rounded down to a multiple of 1/1024 (1/256 in
     float32), since exp multiplies the error of its argument by the argument."""
-    grid, top = (1024.0, 40.0) if x.dtype.itemsize >= 8 else (256.0, 16.0)
+    grid, top = (1024.0, 40.0) if x.dtype == np.float64 else (256.0, 16.0)
     y = np.minimum(np.abs(x), top)
     h = np.floor(y * grid) / grid
     return np.exp(-s * (h * h)) * np.exp(-s * ((y - h) * (y + h)))''',
@@ -294,7 +298,7 @@ ERF_HELPERS = (
     found exactly by Dekker's product and Knuth's sum, are summed alongside, so the
     result is as if computed in twice the precision (4 ulps less error than plain Horner
     for erfc's rational on [0.5, 4])."""
-    k = 134217729.0 if t.dtype.itemsize >= 8 else 4097.0   # 2**27 + 1, 2**12 + 1
+    k = 134217729.0 if t.dtype == np.float64 else 4097.0   # 2**27 + 1, 2**12 + 1
     th = k * t
     th = th - (th - t)
     tl = t - th
@@ -314,13 +318,13 @@ ERF_HELPERS = (
     """exp(y**2) erfc(y) for y >= 0.46875: Cody's rational function of y up to 4, of
     1 / y**2 beyond (calerf's coefficients)."""
     t = np.clip(y, 0.46875, 4.0)
-    num = _horner((2.15311535474403846e-8, 0.564188496988670089, 8.88314979438837594,
-                   66.1191906371416295, 298.635138197400131, 881.952221241769090,
-                   1712.04761263407058, 2051.07837782607147, 1230.33935479799725), t)
-    den = _horner((1.0, 15.7449261107098347, 117.693950891312499, 537.181101862009858,
-                   1621.38957456669019, 3290.79923573345963, 4362.61909014324716,
-                   3439.36767414372164, 1230.33935480374942), t)
-    mid = num / den
+    num = (2.15311535474403846e-8, 0.564188496988670089, 8.88314979438837594,
+           66.1191906371416295, 298.635138197400131, 881.952221241769090,
+           1712.04761263407058, 2051.07837782607147, 1230.33935479799725)
+    den = (1.0, 15.7449261107098347, 117.693950891312499, 537.181101862009858,
+           1621.38957456669019, 3290.79923573345963, 4362.61909014324716,
+           3439.36767414372164, 1230.33935480374942)
+    mid = _horner(num, t) / _horner(den, t)
     u = np.maximum(y, 4.0)
     z = np.square(1.0 / u)
     num, den = 0.0163153871373020978 * z, z
@@ -371,6 +375,12 @@ def _helper_call(name):
     return emit
 
 
+def _xp_helper_call(name, helpers):
+    """The array-API form of an op whose NumPy form calls these helpers: the same helpers,
+    translated (``xp_forms.from_numpy``)."""
+    return (f"{name}(xp, {{0}})", xpf.from_numpy(helpers))
+
+
 def _erf_vjp(g, out, x):
     return [g * (TWO_OVER_SQRT_PI * exp_neg_square(x))]
 
@@ -385,14 +395,14 @@ def _ndtr_vjp(g, out, x):
 
 ERF, erf = _unary("erf", _helper_call("_erf"), _erf_vjp, sympy.erf,
                   helpers=_CORE + (ERF_HELPERS[4],),
-                  array_api=xpf.refuse("its NumPy-only helper (Cody's rational approximation) is not written for the array API yet"))
+                  array_api=_xp_helper_call("_erf", _CORE + (ERF_HELPERS[4],)))
 ERFC, erfc = _unary("erfc", _helper_call("_erfc"), _erfc_vjp, sympy.erfc,
                     helpers=_CORE + (ERF_HELPERS[5],), positive=True,
-                    array_api=xpf.refuse('its NumPy-only helper is not written for the array API yet'))
+                    array_api=_xp_helper_call("_erfc", _CORE + (ERF_HELPERS[5],)))
 NDTR, ndtr = _unary("ndtr", _helper_call("_ndtr"), _ndtr_vjp,
                     lambda x: sympy.erfc(-x / sympy.sqrt(2)) / 2,
                     helpers=_CORE + (ERF_HELPERS[6],), positive=True,
-                    array_api=xpf.refuse('its NumPy-only helper is not written for the array API yet'))
+                    array_api=_xp_helper_call("_ndtr", _CORE + (ERF_HELPERS[6],)))
 erf.__doc__ = ("The error function ``2/sqrt(pi) * integral of exp(-t**2) from 0 to x``, "
                "elementwise (as ``scipy.special.erf``), to a few ulps.")
 erfc.__doc__ = ("The complementary error function ``1 - erf(x)``, elementwise (as "
@@ -409,7 +419,7 @@ def _gelu_vjp(g, out, x):
 GELU, gelu = _unary("gelu", _helper_call("_gelu"), _gelu_vjp,
                     lambda x: x * sympy.erfc(-x / sympy.sqrt(2)) / 2,
                     helpers=_CORE + (ERF_HELPERS[7],), label="gelu",
-                    array_api=xpf.refuse('its NumPy-only helper is not written for the array API yet; use the tanh form'))
+                    array_api=_xp_helper_call("_gelu", _CORE + (ERF_HELPERS[7],)))
 gelu.__doc__ = "x * ndtr(x), the exact Gaussian error linear unit (see ``sg.gelu``)."
 ndtr.__doc__ = ("The standard normal CDF ``(1 + erf(x / sqrt(2))) / 2``, elementwise (as "
                 "``scipy.special.ndtr``), to a few ulps in both tails.")
@@ -441,17 +451,17 @@ softsign.__doc__ = "``x / (1 + |x|)``, elementwise (its limits -1 and 1 at -inf 
 # ---------------------------------------------------------------------------------------
 
 SILU_HELPER = '''def _silu(x):
-    """x * sigmoid(x), to a few ulps for every float x: where sigmoid(x) is subnormal (x
-    below the log of the smallest normal) as ((x q) q) / (1 + q**2), q = exp(x / 2), so that
-    no subnormal is multiplied by |x|."""
+    """x * sigmoid(x), to a few ulps for every float x: where sigmoid(x) is below e**2
+    times the smallest normal (x below its log + 2) as ((x q) q) / (1 + q**2), q =
+    exp(x / 2), so that no subnormal is multiplied by |x|."""
     x = np.asarray(x, dtype=np.result_type(x, 1.0))
     xm = np.maximum(x, -1500.0)
     e = np.exp(-np.abs(xm))
-    main = xm * (np.where(xm >= 0, 1.0, e) / (1.0 + e))
+    s = np.where(xm >= 0, 1.0, e) / (1.0 + e)        # sigmoid(x)
     xq = np.minimum(xm, 0.0)
     q = np.exp(0.5 * xq)
     deep = ((xq * q) * q) / (1.0 + q * q)
-    return np.where(x < np.log(np.finfo(x.dtype).tiny) + 2.0, deep, main)'''
+    return np.where(s < 7.38905609893065 * np.finfo(x.dtype).smallest_normal, deep, xm * s)'''
 
 
 def _silu_vjp(g, out, x):
@@ -464,5 +474,5 @@ def _silu_vjp(g, out, x):
 
 SILU, silu = _unary("silu", _helper_call("_silu"), _silu_vjp,
                     lambda x: x / (1 + sympy.exp(-x)), helpers=(SILU_HELPER,), label="silu",
-                    array_api=xpf.refuse('its NumPy-only helper is not written for the array API yet; use x * sigmoid(x)'))
+                    array_api=_xp_helper_call("_silu", (SILU_HELPER,)))
 silu.__doc__ = "``x * sigmoid(x)`` (the sigmoid linear unit, also called swish)."

@@ -54,6 +54,75 @@ SIGMOID_HELPER = '''def _sigmoid(xp, x):
 
 SIGMOID = ("_sigmoid(xp, {0})", (SIGMOID_HELPER,))
 
+# the line of a NumPy helper that makes its argument a float array: the array-API target
+# casts every operand to the result's dtype before the call, so the xp helper drops it
+_TO_FLOAT = re.compile(r"^ *(\w+) = np\.asarray\(\1, dtype=np\.result_type\(\1, 1\.0\)\)\n",
+                       re.M)
+
+
+def from_numpy(helpers) -> tuple[str, ...]:
+    """NumPy helpers (``symgrad/ops/special.py``) as xp helpers, so that each has one
+    source: ``xp`` becomes the first parameter of every helper defined here and the first
+    argument of every call of one, ``np.`` becomes ``xp.``, and the conversion of the
+    argument to a float array goes. The NumPy text must use only functions that the
+    standard has under the same name (``tests/test_array_api.py`` checks the result)."""
+    names = [n for h in helpers for n in re.findall(r"^def (\w+)\(", h, re.M)]
+    calls = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\(")
+    out = []
+    for h in helpers:
+        text = calls.sub(r"\1(xp, ", _TO_FLOAT.sub("", h))
+        text = re.sub(r"\bnp\.", "xp.", text)
+        if re.search(r"\bnumpy\b|\.itemsize\b|asarray\(", text):
+            raise ValueError(f"a NumPy-only construct is left in {text.splitlines()[0]!r}")
+        out.append(text)
+    return tuple(out)
+
+
+CBRT_HELPER = '''def _cbrt(xp, x):
+    """The real cube root: |x|**(1/3) (up to 60 ulps off, as 1/3 is rounded) with one
+    Newton step where it is finite and not 0, and the sign of x."""
+    a = xp.abs(x)
+    y = xp.pow(a, 1.0 / 3.0)
+    ok = (y > 0) & (y < xp.inf)
+    y1 = xp.where(ok, y, 1.0)
+    return xp.copysign(xp.where(ok, y1 + (a / (y1 * y1) - y1) / 3.0, y), x)'''
+
+CBRT = ("_cbrt(xp, {0})", (CBRT_HELPER,))
+
+FMOD_HELPER = '''def _fmod(xp, a, b):
+    """C's remainder a - b * trunc(a / b), with the sign of a (NumPy's fmod; 0 where an
+    integer b is 0). Floats: the namespace's own fmod where it has one (NumPy, CuPy,
+    PyTorch, JAX: CuPy's remainder is not exact), else the floored remainder, which is the
+    same on |a| and |b|. PyTorch's gives NaN where |a| / |b| overflows, so |a| is first
+    reduced modulo |b| * 2**(2k) and |b| * 2**k (exact multiples of |b|; inf where they
+    would overflow), which leaves quotients below 2**k. Integers: the floored remainder,
+    moved to the sign of a."""
+    if xp.isdtype(a.dtype, "integral"):
+        if xp.isdtype(a.dtype, "signed integer"):
+            b = xp.where(b == -1, 1, b)            # x % -1 is 0; C's INT_MIN % -1 overflows
+        b = xp.where(b == 0, 1, b)                 # NumPy gives 0; PyTorch raises
+        r = xp.remainder(a, b)
+        return xp.where((r != 0) & ((a < 0) != (b < 0)), r - b, r)
+    mod = getattr(xp, "fmod", xp.remainder)
+    s = 2.0 ** (540 if a.dtype == xp.float64 else 76 if a.dtype == xp.float32 else 13)
+    top = xp.finfo(a.dtype).max / s
+    m = xp.abs(b)
+    m2 = xp.where(m <= top / s, xp.minimum(m, top / s) * s * s, xp.inf)
+    m1 = xp.where(m <= top, xp.minimum(m, top) * s, xp.inf)
+    return xp.copysign(mod(mod(mod(xp.abs(a), m2), m1), m), a)'''
+
+FMOD = ("_fmod(xp, {0}, {1})", (FMOD_HELPER,))
+
+LOGADDEXP2_HELPER = '''def _logaddexp2(xp, a, b):
+    """log2(2**a + 2**b) as NumPy computes it: a + 1 where a == b (infinities included),
+    else max(a, b) + log1p(e) / log(2), e = 2**-|a - b|. log1p(e) is e where e < eps / 2
+    (rounded, as NumPy's gives it): PyTorch's log1p is 0 at the smallest subnormals."""
+    e = xp.pow(2.0, -xp.abs(a - b))
+    l1p = xp.where(e < xp.finfo(e.dtype).eps / 2, e, xp.log1p(e))
+    return xp.where(a == b, a + 1, xp.maximum(a, b) + 1.4426950408889634 * l1p)'''
+
+LOGADDEXP2 = ("_logaddexp2(xp, {0}, {1})", (LOGADDEXP2_HELPER,))
+
 
 def same_names(numpy_emit):
     """An emission whose NumPy functions and dtypes are the standard's, under the same names
