@@ -39,7 +39,24 @@ except ImportError:          # the torch cases are skipped, with this reason
 
 NEEDS_TORCH = pytest.mark.skipif(torch is None, reason="PyTorch is not installed "
                                  "(CI installs torch==2.13.0, CPU)")
+
+
+def _cupy_gpu():
+    try:
+        import cupy
+        return cupy if cupy.cuda.runtime.getDeviceCount() > 0 else None
+    except Exception:       # not installed, or no driver/device
+        return None
+
+
+cupy = _cupy_gpu()
+# array_api_strict and PyTorch CPU everywhere (CI); on a machine with an NVIDIA GPU also
+# PyTorch CUDA tensors and CuPy arrays (install cupy-cuda12x there): the same tests
 LIBRARIES = ["strict", pytest.param("torch", marks=NEEDS_TORCH)]
+if torch is not None and torch.cuda.is_available():
+    LIBRARIES.append("torch_cuda")
+if cupy is not None:
+    LIBRARIES.append("cupy")
 
 
 def to_lib(lib, value):
@@ -47,7 +64,9 @@ def to_lib(lib, value):
     value = np.asarray(value)
     if lib == "strict":
         return xs.asarray(value)
-    return torch.asarray(value)
+    if lib == "cupy":
+        return cupy.asarray(value)
+    return torch.asarray(value, device="cuda" if lib == "torch_cuda" else "cpu")
 
 
 def to_numpy(value):
@@ -59,13 +78,18 @@ def to_numpy(value):
         return value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
         return value
+    if cupy is not None and isinstance(value, cupy.ndarray):
+        return cupy.asnumpy(value)
     return np.from_dlpack(value)
 
 
 def is_lib(lib, value) -> bool:
     if lib == "strict":
         return type(value).__module__.startswith("array_api_strict")
-    return isinstance(value, torch.Tensor)
+    if lib == "cupy":
+        return isinstance(value, cupy.ndarray)
+    return isinstance(value, torch.Tensor) and value.device.type == (
+        "cuda" if lib == "torch_cuda" else "cpu")
 
 
 def same(a, b, what, dtype=None):
@@ -267,7 +291,7 @@ def test_wrong_namespace_is_a_clear_error_and_nothing_is_updated(lib):
     step = _step_on(w)
     assert step.target == "array_api"
     before = to_numpy(w.value)
-    other = np.ones(3) if lib == "torch" else torch.ones(3, dtype=torch.float64) \
+    other = np.ones(3) if lib.startswith("torch") else torch.ones(3, dtype=torch.float64) \
         if torch is not None else np.ones(3)
     with pytest.raises(TypeError, match=r"input 'x' is an array of (numpy|torch) .*shared "
                                         r"value 'w' is an array of"):
@@ -691,7 +715,7 @@ def test_special_function_tails_follow_numpy(name, dtype, lib):
 def test_fmod_of_integers_follows_numpy(dtype, lib):
     """C's remainder of integers, the most negative one, 0 and -1 divisors included (NumPy
     gives 0 for x % 0, where PyTorch raises)."""
-    if lib == "torch" and dtype == "uint64":
+    if lib.startswith("torch") and dtype == "uint64":
         pytest.skip("PyTorch has no remainder of uint64 tensors")
     info = np.iinfo(dtype)
     vals = np.array(sorted({min(max(v, info.min), info.max) for v in (
