@@ -32,11 +32,12 @@ def fits(v: Var | None, node: Var) -> Var | None:
     return v
 
 
-def broadcast_fit(new: Var, old: Var) -> Var | None:
+def broadcast_fit(new: Var, old: Var, *, lend: bool = False) -> Var | None:
     """``new`` broadcast to ``old``'s shape, for a rule whose result is an operand of an
     elementwise expression (``(a / q) * q -> a`` with a scalar ``a``: the product had
     ``a`` broadcast). The replacement then keeps the node's type. None where ``new`` does
-    not have ``old``'s dtype or does not broadcast to its shape."""
+    not have ``old``'s dtype or does not broadcast to its shape. ``lend=True`` lets ``old``
+    itself lend its shape (only where ``old`` is not the node being replaced)."""
     from ...ops import broadcast_like, broadcast_to
     if type_fits(new, old):
         return new
@@ -49,6 +50,8 @@ def broadcast_fit(new: Var, old: Var) -> Var | None:
             return None
     if all(isinstance(d, int) for d in b.shape):
         return broadcast_to(new, b.shape)
+    if lend:
+        return broadcast_like(new, old)
     for ref in old.inputs:      # an input of the node with its shape lends it
         if ref.type.shape == b.shape:
             return broadcast_like(new, ref)

@@ -44,6 +44,8 @@ rule("log_one_plus_exp", P.log(1 + P.exp(x)), P.softplus(x))
 def _lse(b):
     if is_shifted(b.x):  # already the stable composition: log(sum(exp(x - max)))
         return None
+    if b.x.dtype.kind == "b":   # exp of a bool array is fine, but bool has no subtraction
+        return None
     return fits(ops.logsumexp(b.x, b.axis, keepdims=b.keepdims), b.node)
 
 
@@ -114,6 +116,11 @@ def _lse_grad(b):
     gg = b.g
     if not ss.params["keepdims"]:
         if b.get("axis2") != ss.params["axis"]:
+            return None
+        # g may be a lower-rank operand broadcast against s in g / s (the scalar seed of
+        # a .sum() of the logsumexp): give it s's shape before putting the axes back
+        gg = broadcast_fit(gg, ss, lend=True)
+        if gg is None:
             return None
         gg = ops.expand_dims(gg, axes)
     elif "axis2" in b:
