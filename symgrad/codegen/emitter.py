@@ -194,9 +194,13 @@ class _Emitter(BufferPlanner):
             arrays = [i.dtype for i in consumer.inputs if i is not c and i.id not in self.weak
                       and not (i.op.leaf == "constant" and i.ndim == 0)
                       and i.dtype != np.bool_]
-            if (value.dtype != np.bool_ and value.dtype == consumer.dtype
-                    and len(consumer.inputs) > 1
-                    and np.result_type(*arrays, value.item()) != consumer.dtype):
+            # and a NumPy scalar of the user's (np.int64(1) + a float32 array: float64) is
+            # strong: a Python literal in its place would compute in the array's dtype
+            if value.dtype != np.bool_ and len(consumer.inputs) > 1 and (
+                    (value.dtype == consumer.dtype
+                     and np.result_type(*arrays, value.item()) != consumer.dtype)
+                    or np.result_type(*arrays, value.item())
+                    != np.result_type(*arrays, value.dtype)):
                 return self.scalar(lit.text, value.dtype)
             return lit
         if c.id not in self.const_name:
