@@ -58,6 +58,10 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     """``Var.__array_ufunc__``: the graph node for ``ufunc`` (or NotImplemented)."""
     name = ufunc.__name__
     if name in _IDENTITY_OPERATORS and method == "__call__":
+        if not any(isinstance(i, (np.ndarray, np.generic)) for i in inputs):
+            # no NumPy array among the operands: nothing but an explicit np.equal(x, y)
+            # gets here (x == y and x == 1.0 are Var.__eq__), so it is the comparison
+            return (ops.equal if name == "equal" else ops.not_equal)(*inputs)
         # array == x reaches here (NumPy does not defer comparisons to a type that handles
         # ufuncs): it stays Python's identity, which is never true between an array and a
         # variable. The elementwise comparison is sg.equal / sg.not_equal.
@@ -83,8 +87,8 @@ def array_ufunc(ufunc, method, inputs, kwargs):
         keep = kwargs.pop("keepdims", False)
         if kwargs:
             raise _refuse(f"np.{name}.{method} with {', '.join(kwargs)}=")
-        out = fn(inputs[0], axis=axis, keepdims=keep) if method == "reduce" else \
-            fn(inputs[0], axis=axis)
+        x = _cast(inputs[0], dtype)     # reduced in dtype, as NumPy does
+        out = fn(x, axis=axis, keepdims=keep) if method == "reduce" else fn(x, axis=axis)
     else:
         raise _refuse(f"np.{name}.{method}")
     return out if dtype is None else ops.astype(out, dtype)
@@ -101,8 +105,11 @@ def _no_out(out, name: str) -> None:
                         "variable (graphs are immutable); drop out=")
 
 
-def _cast(result, dtype):
-    return result if dtype is None else ops.astype(result, dtype)
+def _cast(a, dtype):
+    """``a`` in ``dtype``. A reduction's or scan's ``dtype=`` is the type NumPy computes in
+    and returns: the operand is cast first (np.sum(x, dtype=np.int8) sums the truncated
+    elements), then the result (a sum of int8 would be int64)."""
+    return a if dtype is None else ops.astype(a, dtype)
 
 
 def _reduction(fn):
@@ -111,7 +118,7 @@ def _reduction(fn):
         for key, val in rest.items():
             if _given(val):
                 raise _refuse(f"the {key}= argument of np.{fn.__name__}")
-        return _cast(fn(a, axis=axis, keepdims=keepdims is True), dtype)
+        return _cast(fn(_cast(a, dtype), axis=axis, keepdims=keepdims is True), dtype)
     return adapter
 
 
@@ -128,14 +135,15 @@ def _moments(fn):
         for key, val in rest.items():
             if _given(val):
                 raise _refuse(f"the {key}= argument of np.{fn.__name__}")
-        return _cast(fn(a, axis=axis, ddof=ddof, keepdims=keepdims is True), dtype)
+        return _cast(fn(_cast(a, dtype), axis=axis, ddof=ddof, keepdims=keepdims is True),
+                     dtype)
     return adapter
 
 
 def _scan(fn):
     def adapter(a, axis=None, dtype=None, out=None):
         _no_out(out, fn.__name__)
-        return _cast(fn(a, axis), dtype)
+        return _cast(fn(_cast(a, dtype), axis), dtype)
     return adapter
 
 
@@ -149,7 +157,7 @@ def _plain(fn, name):
 
 def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     _no_out(out, "trace")
-    return _cast(ops.sum(linalg.diagonal(a, offset, axis1, axis2)), dtype)
+    return _cast(ops.sum(_cast(linalg.diagonal(a, offset, axis1, axis2), dtype)), dtype)
 
 
 def _qr(a, mode):
