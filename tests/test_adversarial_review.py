@@ -131,3 +131,59 @@ def test_shared_int_assignment_out_of_range_is_refused():
     np.testing.assert_array_equal(s.value, [0, 0])
     s.value = np.array([5, -7], np.int64)        # fits: cast as before
     np.testing.assert_array_equal(s.value, [5, -7])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_log1p_of_exp_is_stabilised(target):
+    x = sg.vector("x", 4)
+    X = np.array([-1000.0, 0.0, 30.0, 1000.0])
+    y = sg.log1p(sg.exp(x))
+    out, g = sg.function([x], [y, sg.grad(sg.sum(y), x)], target=target)(X)
+    np.testing.assert_allclose(out, np.logaddexp(0.0, X), rtol=1e-15)
+    np.testing.assert_allclose(g, 1 / (1 + np.exp(-X)), rtol=1e-15)
+
+
+# --- second derivatives through the stabilised patterns ---------------------------------
+_T = np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+_STABLE_COSTS = {
+    "log_sigmoid": lambda z: sg.sum(sg.log(sg.sigmoid(z))),
+    "log_one_plus_exp": lambda z: sg.sum(sg.log(1 + sg.exp(z))),
+    "log_sum_exp": lambda z: sg.sum(sg.log(sg.sum(sg.exp(z), axis=1)) * np.array([1.0, 2.0])),
+    "log_softmax": lambda z: sg.sum(sg.log(sg.softmax(z, -1)) * _T),
+    "sigmoid_cross_entropy": lambda z: -sg.mean(_T * sg.log(sg.sigmoid(z))
+                                                + (1 - _T) * sg.log(1 - sg.sigmoid(z))),
+}
+
+
+@pytest.mark.parametrize("target", ["numpy", "plain"])
+@pytest.mark.parametrize("name", sorted(_STABLE_COSTS))
+def test_hessian_through_stabilised_patterns(name, target):
+    # The optimizer cancels the 0/0 of the first derivative; sg.grad of that gradient
+    # differentiated the uncancelled form and gave NaN Hessians in the tails.
+    z = sg.matrix("z", (2, 3))
+    cost = _STABLE_COSTS[name](z)
+    H = sg.hessian(cost, z)
+    hv = sg.hvp(cost, z, np.ones((2, 3)))
+    f = sg.function([z], [H, hv], target=target)
+    with np.errstate(all="ignore"):
+        h_tail, hv_tail = f(np.array([[1000.0, 0.0, -1000.0], [0.5, -3.0, 2.0]]))
+    assert np.all(np.isfinite(h_tail)) and np.all(np.isfinite(hv_tail))
+    Z = np.array([[1.0, 0.0, -1.0], [0.5, -3.0, 2.0]])
+    fg = sg.function([z], sg.grad(cost, z), optimize=False)
+    ref = np.zeros((2, 3, 2, 3))
+    for i in np.ndindex(2, 3):
+        d = np.zeros((2, 3))
+        d[i] = 1e-6
+        ref[(...,) + i] = (fg(Z + d) - fg(Z - d)) / 2e-6
+    h, hv = f(Z)
+    np.testing.assert_allclose(h, ref, atol=1e-7)
+    np.testing.assert_allclose(hv, ref.sum(axis=(2, 3)), atol=1e-6)
+
+
+def test_hessian_of_log_sigmoid_in_the_tails():
+    x = sg.vector("x", 4)
+    X = np.array([-1000.0, -745.0, 20.0, 710.0])
+    h = sg.grad(sg.sum(sg.grad(sg.sum(sg.log(sg.sigmoid(x))), x)), x)
+    with np.errstate(over="ignore"):
+        ref = -1 / (1 + np.exp(-X)) / (1 + np.exp(X))      # -sigmoid(x) sigmoid(-x)
+        np.testing.assert_allclose(sg.function([x], h)(X), ref, rtol=1e-12, atol=1e-300)
