@@ -116,8 +116,11 @@ LOG1P, log1p = _unary("log1p", "np.log1p({0})", lambda g, out, x: [g / (1 + x)],
 EXPM1, expm1 = _unary("expm1", "np.expm1({0})", lambda g, out, x: [g * exp(x)],
                       lambda x: sympy.exp(x) - 1)
 SQRT, sqrt = _unary("sqrt", "np.sqrt({0})", lambda g, out, x: [g * 0.5 / out], sympy.sqrt)
+# NumPy's type rule (an integer's square is an integer, as np.square computes it): the
+# float rule declared float64 while the NumPy targets computed int32 (wrapping at 46341)
+# and the array-API target cast to float64
 SQUARE, square = _unary("square", "np.square({0})", lambda g, out, x: [g * (2 * x)],
-                        lambda x: x ** 2)
+                        lambda x: x ** 2, ufunc="square")
 ABS, abs = _unary("abs", "np.abs({0})", lambda g, out, x: [g * sign(x)], sympy.Abs,
                   infer=_same_infer, ufunc="abs")
 SIGN, sign = _unary("sign", "np.sign({0})", None, sympy.sign, infer=_same_infer)
