@@ -311,7 +311,9 @@ def _pow_vjp(g, out, a, b):
     elif b.op.leaf == "constant" and np.all(b.value <= -1):
         da = b * (out / safe)
     else:
-        at_zero = b * power(where(zero, a, 1), b - 1)   # b * 0**(b-1) where a == 0
+        # b * 0**(b-1) where a == 0; 0 where b == 0 too (a**0 is the constant 1, as JAX
+        # has it), not 0 * 0**-1 = nan
+        at_zero = b * power(where(zero, a, 1), where(equal(b, 0), 1, b - 1))
         if b.op.leaf == "constant" and np.all(np.abs(b.value) < 1):
             da = where(zero, at_zero, (b * out) / safe)
         else:
