@@ -115,10 +115,9 @@ def _backprop(outputs: list[Var], cotangents: list[Var], wrt: list[Var]) -> list
     return out
 
 
-def _through(form: Var, total: Var, known: set[int]) -> list[tuple[Var, Var]]:
-    """Contributions ``(node, cotangent)`` to the nodes of the forward graph (ids in
-    ``known``) that ``form``, a new expression over them, reads, given ``total``, the
-    cotangent of ``form``: reverse mode over the new nodes only."""
+def new_nodes(form: Var, known: set[int]) -> list[Var]:
+    """The nodes of ``form`` that are not in ``known`` (ids), each after its inputs among
+    them: a new expression over nodes of an existing graph."""
     order, seen, stack = [], set(), [(form, iter(form.inputs))]
     seen.add(form.id)
     while stack:                    # the new nodes, each after its new inputs
@@ -131,6 +130,14 @@ def _through(form: Var, total: Var, known: set[int]) -> list[tuple[Var, Var]]:
         else:
             stack.pop()
             order.append(node)
+    return order
+
+
+def _through(form: Var, total: Var, known: set[int]) -> list[tuple[Var, Var]]:
+    """Contributions ``(node, cotangent)`` to the nodes of the forward graph (ids in
+    ``known``) that ``form``, a new expression over them, reads, given ``total``, the
+    cotangent of ``form``: reverse mode over the new nodes only."""
+    order = new_nodes(form, known)
     parts: dict[int, list[Var]] = {form.id: [total]}
     out = []
     for node in reversed(order):

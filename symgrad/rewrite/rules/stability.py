@@ -65,16 +65,20 @@ FORWARD_RULES = frozenset({"log_softmax", "log_sigmoid", "log_one_minus_sigmoid"
                            "log_one_plus_exp", "log1p_exp", "log_sum_exp"})
 
 
-def stable_form(node: Var) -> Var | None:
+def stable_form(node: Var, forward: bool = False) -> Var | None:
     """The stable form of a gradient node by a gradient rule below (``g * sigmoid(-x)`` for
     the VJP ``(g / sigmoid(x)) * (sigmoid(x) * sigmoid(-x))`` of ``log(sigmoid(x))``), or
     None. ``sg.grad`` of a gradient differentiates that form instead of the node: the
     optimizer cancels the first derivative's 0/0, but the derivative of the uncancelled
-    form (a Hessian of log(sigmoid(x)) at x = -1000) is 0/0 again."""
-    if not node.is_grad:
+    form (a Hessian of log(sigmoid(x)) at x = -1000) is 0/0 again.
+
+    ``forward=True``: the stable form of any node by a forward rule (``-softplus(-x)`` for
+    ``log(sigmoid(x))``), for forward mode, whose tangents the gradient rules do not
+    match."""
+    if not forward and not node.is_grad:
         return None
     for r in STABILITY.index.get(node.op.name, ()):
-        if r.name not in FORWARD_RULES:
+        if (r.name in FORWARD_RULES) == forward:
             out = r.apply(node)
             if out is not None and type_fits(out, node):
                 return out
