@@ -215,3 +215,44 @@ def test_reciprocal_of_integers_agrees_across_targets():
     for o in outs[1:]:
         assert o.dtype == outs[0].dtype
         np.testing.assert_array_equal(o, outs[0])
+
+
+# --- d/dx x**0 at x = 0 -----------------------------------------------------------------
+@pytest.mark.parametrize("target", ["numpy", "plain"])
+def test_power_with_zero_exponent_at_zero(target):
+    # x**y with y == 0 is the constant 1: its derivative is 0 at x == 0 too (as in JAX),
+    # not 0 * 0**-1 = nan
+    x, y = sg.vector("x", 3), sg.vector("y", 3)
+    gx, gy = sg.grad(sg.sum(x ** y), [x, y])
+    f = sg.function([x, y], [gx, gy], target=target)
+    with np.errstate(all="ignore"):
+        dx, dy = f(np.array([0.0, 0.0, 2.0]), np.array([0.0, 2.0, 0.0]))
+    np.testing.assert_array_equal(dx, [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(dy, [0.0, 0.0, np.log(2.0)])
+    z = sg.vector("z", 2)
+    g0 = sg.grad(sg.sum(z ** sg.zeros_like(z)), z)
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(sg.function([z], g0, target=target)(np.zeros(2)), 0.0)
+
+
+# --- forward mode through the stabilised patterns ---------------------------------------
+@pytest.mark.parametrize("optimize", [True, False])
+def test_jvp_through_stabilised_patterns(optimize):
+    x = sg.vector("x", 3)
+    X = np.array([-1000.0, 0.0, 1000.0])
+    t = np.array([1.0, 2.0, 3.0])
+    outs = [sg.jvp(sg.log(sg.sigmoid(x)), x, t),
+            sg.jvp(sg.log(1 + sg.exp(x)), x, t),
+            sg.jvp(sg.log(sg.sum(sg.exp(x))), x, t),
+            sg.jvp(sg.log(sg.softmax(x)), x, t)]
+    with np.errstate(all="ignore"):
+        ls, sp, lse, lsm = sg.function([x], outs, optimize=optimize)(X)
+    np.testing.assert_allclose(ls, [1.0, 1.0, 0.0])         # t * sigmoid(-x)
+    np.testing.assert_allclose(sp, [0.0, 1.0, 3.0])         # t * sigmoid(x)
+    np.testing.assert_allclose(lse, 3.0)                    # softmax(x) . t
+    np.testing.assert_allclose(lsm, t - 3.0)                # t - softmax(x) . t
+    # and equal to the transposed VJPs at moderate values
+    Xm = np.array([-1.0, 0.5, 2.0])
+    for out, cost in zip(outs, [sg.log(sg.sigmoid(x)), sg.log(1 + sg.exp(x))]):
+        J = sg.function([x], sg.jacobian(cost, x))(Xm)
+        np.testing.assert_allclose(sg.function([x], out)(Xm), J @ t, rtol=1e-12)
