@@ -19,8 +19,14 @@ def keeps(name: str):
     """Guard: the bound node ``name`` already has the matched node's type (so replacing the
     node by it neither broadcasts nor casts)."""
     def guard(b) -> bool:
-        v = b[name]
-        return v.type.shape == b.node.type.shape and v.dtype == b.node.dtype
+        v, node = b[name], b.node
+        if v.type.shape != node.type.shape or v.dtype != node.dtype:
+            return False
+        # an elementwise node compares unknown sizes (None) of its operands at run time;
+        # dropping an operand that has one would drop that check (x * broadcast_like(1,
+        # x * y) -> x: a gradient of sum(x * y) that no longer refuses mismatched x and y)
+        return not (node.op.elementwise and any(
+            o is not v and None in o.type.shape for o in node.inputs))
     guard.__name__ = f"keeps_{name}"
     return guard
 
