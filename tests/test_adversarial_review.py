@@ -256,3 +256,25 @@ def test_jvp_through_stabilised_patterns(optimize):
     for out, cost in zip(outs, [sg.log(sg.sigmoid(x)), sg.log(1 + sg.exp(x))]):
         J = sg.function([x], sg.jacobian(cost, x))(Xm)
         np.testing.assert_allclose(sg.function([x], out)(Xm), J @ t, rtol=1e-12)
+
+
+# --- unknown sizes: a gradient alone still refuses operands that never matched ----------
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("cost", [
+    lambda x, y: sg.sum(x * y),
+    lambda x, y: sg.sum(x * y) * 3,
+    lambda x, y: sg.mean(x * y),
+    lambda x, y: sg.sum(x + y),
+    lambda x, y: sg.sum(sg.exp(x) * y),
+    lambda x, y: sg.sum(sg.sin(x) - y),
+], ids=["mul", "mul3", "mean", "add", "exp_mul", "sin_sub"])
+def test_gradient_keeps_the_unknown_size_check(cost, target):
+    # x * y with x of 1 row and y of 4 is refused (None sizes never broadcast); the
+    # gradient with respect to x alone came back with y's 4 rows
+    x, y = sg.tensor("x", shape=(None, 3)), sg.tensor("y", shape=(None, 3))
+    f = sg.function([x, y], sg.grad(cost(x, y), x), target=target)
+    with pytest.raises(ValueError, match="do not match"):
+        f(np.ones((1, 3)), np.ones((4, 3)))
+    X, Y = np.full((2, 3), 0.5), np.full((2, 3), 2.0)
+    ref = sg.function([x, y], sg.grad(cost(x, y), x), optimize=False, target="plain")(X, Y)
+    np.testing.assert_allclose(f(X, Y), ref)
