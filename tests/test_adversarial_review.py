@@ -278,3 +278,25 @@ def test_gradient_keeps_the_unknown_size_check(cost, target):
     X, Y = np.full((2, 3), 0.5), np.full((2, 3), 2.0)
     ref = sg.function([x, y], sg.grad(cost(x, y), x), optimize=False, target="plain")(X, Y)
     np.testing.assert_allclose(f(X, Y), ref)
+
+
+# --- losses refuse targets that would broadcast the predictions -------------------------
+def test_losses_refuse_a_broadcast_of_the_predictions():
+    # mse of predictions [4, 1] and targets [4] was the mean over a [4, 4] table
+    p, t = sg.tensor("p", shape=(4, 1)), sg.tensor("t", shape=(4,))
+    with pytest.raises(ValueError, match="mse: targets 't'.*broadcast the predictions 'p'"):
+        sg.nn.mse(p, t)
+    with pytest.raises(ValueError, match="mse"):
+        sg.nn.mse(sg.tensor("q", shape=("n", 1)), sg.tensor("r", shape=("n",)))
+    z = sg.tensor("z", shape=(4, 3))
+    with pytest.raises(ValueError, match="binary_cross_entropy"):
+        sg.nn.binary_cross_entropy(sg.tensor("w", shape=(4, 1)), z)
+    with pytest.raises(ValueError, match="cross_entropy"):
+        sg.nn.cross_entropy(z, sg.tensor("y", shape=(4, 1)))      # one probability per row
+    # same shapes and scalar or row targets stay as they were
+    P = np.arange(4.0).reshape(4, 1)
+    assert sg.function([p], sg.nn.mse(p, P))(P) == 0.0
+    assert sg.function([p], sg.nn.mse(p, 1.0))(P) == pytest.approx(np.mean((P - 1) ** 2))
+    row = np.array([0.2, 0.3, 0.5])
+    Z = np.zeros((4, 3))
+    assert sg.function([z], sg.nn.cross_entropy(z, row[None]))(Z) == pytest.approx(np.log(3))
