@@ -171,7 +171,24 @@ class _Emitter(BufferPlanner):
         if (inp.id in self.weak and not consumer.op.elementwise and inp.op.leaf != "constant"
                 and inp.dtype not in PYTHON_DEFAULT_DTYPES):
             expr = self.scalar(expr.text, inp.dtype)
+        elif (inp.id in self.weak and consumer.op.elementwise and inp.op.leaf != "constant"
+              and self._weak_differs(inp, consumer)):
+            # a size (a Python int at run time) meeting a float32 array: the graph's type
+            # is float64 (the size is an int64 scalar), so it must be one in the code too
+            expr = self.scalar(expr.text, inp.dtype)
         return expr, depth
+
+    def _weak_differs(self, inp: Var, consumer: Var) -> bool:
+        """Whether a Python number in ``inp``'s place would give ``consumer`` another dtype
+        than ``inp``'s own dtype does (NumPy treats Python numbers as weak)."""
+        arrays = [i.dtype for i in consumer.inputs if i is not inp and i.id not in self.weak
+                  and not (i.op.leaf == "constant" and i.ndim == 0)]
+        if not arrays:
+            return False
+        py = {"b": True, "i": 1, "u": 1, "f": 1.0}.get(inp.dtype.kind)
+        if py is None:
+            return False
+        return np.result_type(*arrays, py) != np.result_type(*arrays, inp.dtype)
 
     def _arg(self, inp: Var, consumer: Var) -> tuple[Expr, int]:
         if inp.id in self.name_of:
