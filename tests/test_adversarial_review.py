@@ -300,3 +300,19 @@ def test_losses_refuse_a_broadcast_of_the_predictions():
     row = np.array([0.2, 0.3, 0.5])
     Z = np.zeros((4, 3))
     assert sg.function([z], sg.nn.cross_entropy(z, row[None]))(Z) == pytest.approx(np.log(3))
+
+
+# --- a symbolic size is an int64 scalar in the code too ---------------------------------
+@pytest.mark.parametrize("target", TARGETS)
+def test_symbolic_size_with_float32_has_the_declared_dtype(target):
+    # x.shape[0] of a named size is an int64 scalar: float32 / it is float64 in the graph;
+    # the NumPy targets wrote it as a Python int and computed float32 (array_api: float64)
+    x = sg.tensor("x", shape=("n", 4), dtype="float32")
+    n = x.shape[0]
+    outs = [sg.sum(x) / n, x / n, x * n, x > n]
+    X = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    got = sg.function([x], outs, target=target)(X)
+    refs = [np.sum(X) / np.int64(5), X / np.int64(5), X * np.int64(5), X > np.int64(5)]
+    for node, g, ref in zip(outs, got, refs):
+        assert node.dtype == ref.dtype == np.asarray(g).dtype
+        np.testing.assert_allclose(g, ref, rtol=1e-6)
