@@ -316,3 +316,13 @@ def test_symbolic_size_with_float32_has_the_declared_dtype(target):
     for node, g, ref in zip(outs, got, refs):
         assert node.dtype == ref.dtype == np.asarray(g).dtype
         np.testing.assert_allclose(g, ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("bounds", [(-1, 2), (None, 0), (0.5, None), (-1.5, 2.5)])
+def test_clip_of_bool_follows_numpy(bounds):
+    b = sg.vector("b", 3, dtype="bool")
+    B = np.array([True, False, True])
+    ref = np.clip(B, *bounds)
+    got = sg.function([b], np.clip(b, *bounds))(B)
+    assert got.dtype == ref.dtype
+    np.testing.assert_array_equal(got, ref)

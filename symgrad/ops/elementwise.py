@@ -431,7 +431,10 @@ def clip(x, a_min=None, a_max=None):
     x = as_var(x)
     if a_min is None and a_max is None:
         raise ValueError("clip: give a_min, a_max or both")
-    info = np.finfo(x.dtype) if x.type.is_float else np.iinfo(x.dtype)
+    # a missing bound is the extreme of x's type (of int64 for bool, which a Python int
+    # bound promotes to, as in np.clip)
+    info = np.finfo(x.dtype) if x.type.is_float else np.iinfo(
+        x.dtype if x.dtype.kind in "iu" else np.int64)
     lo = as_var(info.min if a_min is None else a_min, x)
     hi = as_var(info.max if a_max is None else a_max, x)
     return apply(CLIP, [x, lo, hi])
