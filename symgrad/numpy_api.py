@@ -155,6 +155,13 @@ def _plain(fn, name):
     return adapter
 
 
+def _vdot(a, b):
+    # np.vdot keeps the product's dtype (an int32 dot is int32, a bool one is bool: any
+    # pair both true), where a sum would widen it to int64
+    p = ops.ravel(a) * ops.ravel(b)
+    return ops.astype(ops.sum(p), p.dtype)
+
+
 def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     _no_out(out, "trace")
     return _cast(ops.sum(_cast(linalg.diagonal(a, offset, axis1, axis2), dtype)), dtype)
@@ -205,7 +212,7 @@ _FUNCTIONS = {
     np.dot: _plain(ops.dot, "dot"),
     np.matmul: _plain(ops.matmul, "matmul"),
     np.inner: lambda a, b: ops.tensordot(a, b, axes=([-1], [-1])),
-    np.vdot: lambda a, b: ops.sum(ops.ravel(a) * ops.ravel(b)),
+    np.vdot: lambda a, b: _vdot(a, b),
     np.outer: _plain(ops.outer, "outer"),
     np.tensordot: lambda a, b, axes=2: ops.tensordot(a, b, axes),
     np.einsum: _plain(lambda subscripts, *operands, **kw: ops.einsum(subscripts, *operands),

@@ -326,3 +326,12 @@ def test_clip_of_bool_follows_numpy(bounds):
     got = sg.function([b], np.clip(b, *bounds))(B)
     assert got.dtype == ref.dtype
     np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("da, db", [("bool", "bool"), ("int32", "bool"), ("int32", "int32"),
+                                    ("float32", "int64")])
+def test_np_vdot_keeps_numpys_dtype(da, db):
+    a, b = sg.vector("a", 4, dtype=da), sg.vector("b", 4, dtype=db)
+    A, B = np.array([1, 0, 1, 1]).astype(da), np.array([0, 0, 1, 1]).astype(db)
+    got, ref = sg.function([a, b], np.vdot(a, b))(A, B), np.vdot(A, B)
+    assert got.dtype == ref.dtype and got == ref
