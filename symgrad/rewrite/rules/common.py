@@ -6,13 +6,14 @@ from ...ir.node import Var
 from ..engine import type_fits
 from ..pattern import P, Param, first_match, match, pvars, scalar_value
 
-_e, _s, _y, _w, _z = pvars("e s y w z")
+_e, _s, _y, _w, _z, _c, _k = pvars("e s y w z c k")
 _SOFTMAX = P.divide(_e, _s)
 _EXP = P.exp(_z)
 _SUM_OF_E = P.sum(_e, axis=Param("axis"), keepdims=True)
 _ANY_SUM_OF_E = P.sum(_e)
 _ONE_MINUS_SIGMOID = 1 - P.sigmoid(_z)
 _SHIFTED = _y - P.stop_gradient(P.max(_w))
+_SHIFTED_GUARDED = _y - P.stop_gradient(P.where(_c, P.max(_w), _k))    # logsumexp's
 
 
 def keeps(name: str):
@@ -94,5 +95,6 @@ def positive(p: Var) -> bool:
 
 
 def is_shifted(x: Var) -> bool:
-    """``y - stop_gradient(max(y, ...))``: already shifted by its maximum."""
-    return first_match(_SHIFTED, x) is not None
+    """``y - stop_gradient(max(y, ...))`` (or of the maximum where finite, as logsumexp
+    shifts): already shifted by its maximum."""
+    return first_match(_SHIFTED, x) is not None or first_match(_SHIFTED_GUARDED, x) is not None
