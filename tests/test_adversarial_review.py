@@ -336,3 +336,26 @@ def test_np_vdot_keeps_numpys_dtype(da, db):
     A, B = np.array([1, 0, 1, 1]).astype(da), np.array([0, 0, 1, 1]).astype(db)
     got, ref = sg.function([a, b], np.vdot(a, b))(A, B), np.vdot(A, B)
     assert got.dtype == ref.dtype and got == ref
+
+
+# --- logsumexp of infinite rows -----------------------------------------------------------
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("optimize", [True, False])
+def test_logsumexp_of_infinite_rows(target, optimize):
+    # the shift by the row max was -inf - (-inf) = nan: a fully masked row gave nan, where
+    # log(sum(exp(x))) (and SciPy, JAX) give -inf
+    x = sg.matrix("x", (3, 3))
+    X = np.array([[-np.inf, -np.inf, -np.inf], [0.0, -np.inf, 1.0], [np.inf, 0.0, 1.0]])
+    w = np.array([0.0, 1.0, 0.0])
+    f = sg.function([x], [sg.logsumexp(x, axis=1),
+                          sg.grad(sg.sum(sg.logsumexp(x, axis=1) * w), x)[1],
+                          sg.log(sg.sum(sg.exp(x), axis=1))],
+                    target=target, optimize=optimize)
+    with np.errstate(all="ignore"):
+        lse, g, manual = f(X)
+        ref = np.log(np.sum(np.exp(X), axis=1))
+    np.testing.assert_array_equal(lse, ref)
+    np.testing.assert_array_equal(manual, ref)
+    np.testing.assert_allclose(g, [1 / (1 + np.e), 0.0, np.e / (1 + np.e)])
+    np.testing.assert_allclose(sg.function([x], sg.logsumexp(x * 1000), target=target)(
+        np.ones((3, 3))), 1000 + np.log(9))
