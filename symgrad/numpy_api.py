@@ -84,7 +84,7 @@ def array_ufunc(ufunc, method, inputs, kwargs):
         if fn is None:
             raise _refuse(f"np.{name}.{method}")
         axis = kwargs.pop("axis", 0)
-        keep = kwargs.pop("keepdims", False)
+        keep = _flag(kwargs.pop("keepdims", False))
         if kwargs:
             raise _refuse(f"np.{name}.{method} with {', '.join(kwargs)}=")
         x = _cast(inputs[0], dtype)     # reduced in dtype, as NumPy does
@@ -97,6 +97,12 @@ def array_ufunc(ufunc, method, inputs, kwargs):
 # --- functions ----------------------------------------------------------------------------
 def _given(value) -> bool:
     return value is not None and value is not np._NoValue
+
+
+def _flag(value) -> bool:
+    """A boolean argument as NumPy reads it: any truthy value (1, np.True_), where
+    ``is True`` would silently drop keepdims=1; NumPy's "not given" is False."""
+    return _given(value) and bool(value)
 
 
 def _no_out(out, name: str) -> None:
@@ -118,14 +124,14 @@ def _reduction(fn):
         for key, val in rest.items():
             if _given(val):
                 raise _refuse(f"the {key}= argument of np.{fn.__name__}")
-        return _cast(fn(_cast(a, dtype), axis=axis, keepdims=keepdims is True), dtype)
+        return _cast(fn(_cast(a, dtype), axis=axis, keepdims=_flag(keepdims)), dtype)
     return adapter
 
 
 def _arg_reduction(fn):
     def adapter(a, axis=None, out=None, *, keepdims=False):
         _no_out(out, fn.__name__)
-        return fn(a, axis=axis, keepdims=keepdims is True)
+        return fn(a, axis=axis, keepdims=_flag(keepdims))
     return adapter
 
 
@@ -135,7 +141,7 @@ def _moments(fn):
         for key, val in rest.items():
             if _given(val):
                 raise _refuse(f"the {key}= argument of np.{fn.__name__}")
-        return _cast(fn(_cast(a, dtype), axis=axis, ddof=ddof, keepdims=keepdims is True),
+        return _cast(fn(_cast(a, dtype), axis=axis, ddof=ddof, keepdims=_flag(keepdims)),
                      dtype)
     return adapter
 
@@ -186,7 +192,7 @@ def _truth(fn):
         _no_out(out, fn.__name__)
         if _given(where):
             raise _refuse(f"the where= argument of np.{fn.__name__}")
-        return fn(a, axis=axis, keepdims=keepdims is True)
+        return fn(a, axis=axis, keepdims=_flag(keepdims))
     return adapter
 
 

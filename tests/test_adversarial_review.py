@@ -359,3 +359,16 @@ def test_logsumexp_of_infinite_rows(target, optimize):
     np.testing.assert_allclose(g, [1 / (1 + np.e), 0.0, np.e / (1 + np.e)])
     np.testing.assert_allclose(sg.function([x], sg.logsumexp(x * 1000), target=target)(
         np.ones((3, 3))), 1000 + np.log(9))
+
+
+# --- NumPy's keepdims=1 is keepdims ------------------------------------------------------
+@pytest.mark.parametrize("fn", [np.sum, np.mean, np.max, np.min, np.prod, np.std, np.var,
+                                np.argmax, np.any, np.add.reduce, np.amax],
+                         ids=lambda f: f.__name__)
+def test_numpy_keepdims_truthy(fn):
+    # keepdims=1 was read as False: x - np.sum(x, axis=1, keepdims=1) then subtracted the
+    # row sums along the other axis of a square matrix
+    x = sg.matrix("x", (3, 3))
+    X = np.arange(9.0).reshape(3, 3)
+    np.testing.assert_array_equal(sg.function([x], x - fn(x, axis=1, keepdims=1))(X),
+                                  X - fn(X, axis=1, keepdims=1))
