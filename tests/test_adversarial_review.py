@@ -372,3 +372,31 @@ def test_numpy_keepdims_truthy(fn):
     X = np.arange(9.0).reshape(3, 3)
     np.testing.assert_array_equal(sg.function([x], x - fn(x, axis=1, keepdims=1))(X),
                                   X - fn(X, axis=1, keepdims=1))
+
+
+# --- sg.hessian of a list: JAX's nested blocks (SPEC section 2) ------------------------
+def test_hessian_of_a_list_gives_nested_blocks():
+    a, b = sg.vector("a", 2), sg.matrix("b", (2, 3))
+    cost = sg.sum(sg.sin(a @ b) * a.sum()) + sg.sum(b ** 3) * a[0]
+    H = sg.hessian(cost, [a, b])
+    assert [[h.shape for h in row] for row in H] == [[(2, 2), (2, 2, 3)],
+                                                     [(2, 3, 2), (2, 3, 2, 3)]]
+    A, B = np.array([0.3, -0.7]), np.arange(6.0).reshape(2, 3) / 5
+    flat = sg.function([a, b], [H[0][0], H[0][1], H[1][0], H[1][1]])(A, B)
+    got = [flat[:2], flat[2:]]
+    fg = sg.function([a, b], sg.grad(cost, [a, b]), optimize=False)
+    vals = [A, B]
+    for i in range(2):
+        for j in range(2):
+            ref = np.zeros(vals[i].shape + vals[j].shape)
+            for k in np.ndindex(vals[j].shape):
+                d = np.zeros(vals[j].shape)
+                d[k] = 1e-6
+                up, dn = list(vals), list(vals)
+                up[j], dn[j] = vals[j] + d, vals[j] - d
+                ref[(...,) + k] = (fg(*up)[i] - fg(*dn)[i]) / 2e-6
+            np.testing.assert_allclose(got[i][j], ref, atol=1e-7)
+    Hd = sg.hessian(cost, {"a": a, "b": b})
+    assert list(Hd) == ["a", "b"] and list(Hd["b"]) == ["a", "b"]
+    with pytest.raises(TypeError, match="hessian"):
+        sg.hessian(cost, 3)
