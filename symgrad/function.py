@@ -24,7 +24,7 @@ from .codegen.naming import RESERVED
 from .diagnostics import locate_error
 from .ir.graph import Graph, toposort
 from .ir.node import SharedVariable, Var
-from .ir.types import format_shape
+from .ir.types import check_int_fits, format_shape
 from .ops import astype
 from .ops.checks import ensure_shape
 from .ops.leaves import as_var
@@ -321,6 +321,7 @@ class Function:
                 if not np.can_cast(arr.dtype, dtype, "same_kind"):
                     raise TypeError(f"{self.name}(): input {label!r} expects {dtype}, got "
                                     f"{arr.dtype}: that cast is not same_kind safe")
+                check_int_fits(arr, dtype, f"{self.name}(): input {label!r}")
                 arr = arr.astype(dtype)
         if arr.shape == shape:      # all static and right: the common case, checked at once
             return arr

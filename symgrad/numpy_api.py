@@ -58,6 +58,10 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     """``Var.__array_ufunc__``: the graph node for ``ufunc`` (or NotImplemented)."""
     name = ufunc.__name__
     if name in _IDENTITY_OPERATORS and method == "__call__":
+        if not any(isinstance(i, (np.ndarray, np.generic)) for i in inputs):
+            # no NumPy array among the operands: nothing but an explicit np.equal(x, y)
+            # gets here (x == y and x == 1.0 are Var.__eq__), so it is the comparison
+            return (ops.equal if name == "equal" else ops.not_equal)(*inputs)
         # array == x reaches here (NumPy does not defer comparisons to a type that handles
         # ufuncs): it stays Python's identity, which is never true between an array and a
         # variable. The elementwise comparison is sg.equal / sg.not_equal.
@@ -80,11 +84,11 @@ def array_ufunc(ufunc, method, inputs, kwargs):
         if fn is None:
             raise _refuse(f"np.{name}.{method}")
         axis = kwargs.pop("axis", 0)
-        keep = kwargs.pop("keepdims", False)
+        keep = _flag(kwargs.pop("keepdims", False))
         if kwargs:
             raise _refuse(f"np.{name}.{method} with {', '.join(kwargs)}=")
-        out = fn(inputs[0], axis=axis, keepdims=keep) if method == "reduce" else \
-            fn(inputs[0], axis=axis)
+        x = _cast(inputs[0], dtype)     # reduced in dtype, as NumPy does
+        out = fn(x, axis=axis, keepdims=keep) if method == "reduce" else fn(x, axis=axis)
     else:
         raise _refuse(f"np.{name}.{method}")
     return out if dtype is None else ops.astype(out, dtype)
@@ -95,14 +99,23 @@ def _given(value) -> bool:
     return value is not None and value is not np._NoValue
 
 
+def _flag(value) -> bool:
+    """A boolean argument as NumPy reads it: any truthy value (1, np.True_), where
+    ``is True`` would silently drop keepdims=1; NumPy's "not given" is False."""
+    return _given(value) and bool(value)
+
+
 def _no_out(out, name: str) -> None:
     if _given(out):
         raise TypeError(f"symgrad: np.{name}(..., out=...) cannot write into a symbolic "
                         "variable (graphs are immutable); drop out=")
 
 
-def _cast(result, dtype):
-    return result if dtype is None else ops.astype(result, dtype)
+def _cast(a, dtype):
+    """``a`` in ``dtype``. A reduction's or scan's ``dtype=`` is the type NumPy computes in
+    and returns: the operand is cast first (np.sum(x, dtype=np.int8) sums the truncated
+    elements), then the result (a sum of int8 would be int64)."""
+    return a if dtype is None else ops.astype(a, dtype)
 
 
 def _reduction(fn):
@@ -111,14 +124,14 @@ def _reduction(fn):
         for key, val in rest.items():
             if _given(val):
                 raise _refuse(f"the {key}= argument of np.{fn.__name__}")
-        return _cast(fn(a, axis=axis, keepdims=keepdims is True), dtype)
+        return _cast(fn(_cast(a, dtype), axis=axis, keepdims=_flag(keepdims)), dtype)
     return adapter
 
 
 def _arg_reduction(fn):
     def adapter(a, axis=None, out=None, *, keepdims=False):
         _no_out(out, fn.__name__)
-        return fn(a, axis=axis, keepdims=keepdims is True)
+        return fn(a, axis=axis, keepdims=_flag(keepdims))
     return adapter
 
 
@@ -128,14 +141,15 @@ def _moments(fn):
         for key, val in rest.items():
             if _given(val):
                 raise _refuse(f"the {key}= argument of np.{fn.__name__}")
-        return _cast(fn(a, axis=axis, ddof=ddof, keepdims=keepdims is True), dtype)
+        return _cast(fn(_cast(a, dtype), axis=axis, ddof=ddof, keepdims=_flag(keepdims)),
+                     dtype)
     return adapter
 
 
 def _scan(fn):
     def adapter(a, axis=None, dtype=None, out=None):
         _no_out(out, fn.__name__)
-        return _cast(fn(a, axis), dtype)
+        return _cast(fn(_cast(a, dtype), axis), dtype)
     return adapter
 
 
@@ -147,9 +161,16 @@ def _plain(fn, name):
     return adapter
 
 
+def _vdot(a, b):
+    # np.vdot keeps the product's dtype (an int32 dot is int32, a bool one is bool: any
+    # pair both true), where a sum would widen it to int64
+    p = ops.ravel(a) * ops.ravel(b)
+    return ops.astype(ops.sum(p), p.dtype)
+
+
 def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     _no_out(out, "trace")
-    return _cast(ops.sum(linalg.diagonal(a, offset, axis1, axis2)), dtype)
+    return _cast(ops.sum(_cast(linalg.diagonal(a, offset, axis1, axis2), dtype)), dtype)
 
 
 def _qr(a, mode):
@@ -171,7 +192,7 @@ def _truth(fn):
         _no_out(out, fn.__name__)
         if _given(where):
             raise _refuse(f"the where= argument of np.{fn.__name__}")
-        return fn(a, axis=axis, keepdims=keepdims is True)
+        return fn(a, axis=axis, keepdims=_flag(keepdims))
     return adapter
 
 
@@ -197,7 +218,7 @@ _FUNCTIONS = {
     np.dot: _plain(ops.dot, "dot"),
     np.matmul: _plain(ops.matmul, "matmul"),
     np.inner: lambda a, b: ops.tensordot(a, b, axes=([-1], [-1])),
-    np.vdot: lambda a, b: ops.sum(ops.ravel(a) * ops.ravel(b)),
+    np.vdot: lambda a, b: _vdot(a, b),
     np.outer: _plain(ops.outer, "outer"),
     np.tensordot: lambda a, b, axes=2: ops.tensordot(a, b, axes),
     np.einsum: _plain(lambda subscripts, *operands, **kw: ops.einsum(subscripts, *operands),

@@ -52,12 +52,12 @@ def _static_hint(v: Var) -> str:
     return f"declare it with a static shape (ints), e.g. {decl}".replace("'", '"')
 
 
-def _flatten_arg(obj, what: str, allow_arrays: bool = False):
+def _flatten_arg(obj, what: str, allow_arrays: bool = False, where: str = "jacobian"):
     """``flatten`` with the argument named in its errors."""
     try:
         return flatten(obj, allow_arrays=allow_arrays)
     except TypeError as err:
-        raise TypeError(f"jacobian: {what} must be a variable or a list, a tuple or a dict "
+        raise TypeError(f"{where}: {what} must be a variable or a list, a tuple or a dict "
                         f"of variables ({err})") from None
 
 
@@ -178,13 +178,14 @@ def hessian(cost, x):
     ----------
     cost : Var
         A float scalar.
-    x : Var
-        A float variable with static shape.
+    x : Var or list, tuple or dict of Var
+        Float variables with static shapes.
 
     Returns
     -------
-    Var
-        ``H[i..., j...] = d^2 cost / d x[i...] d x[j...]``.
+    Var or nested structure of Var
+        ``H[i..., j...] = d^2 cost / d x[i...] d x[j...]``; for a list ``[a, b]`` the blocks
+        ``[[H_aa, H_ab], [H_ba, H_bb]]`` (``H_ab`` of shape ``a.shape + b.shape``).
 
     Raises
     ------
@@ -199,14 +200,17 @@ def hessian(cost, x):
     >>> sg.function([x], H)(np.array([1.0, 2.0])).tolist()
     [[4.0, 2.0], [2.0, 0.0]]
     """
-    if not isinstance(x, Var):
-        raise TypeError(f"hessian: x must be a single symgrad variable, got {type(x).__name__}")
-    _check_wrt(x, "hessian")
-    if _static_size(x) is None:
-        raise ValueError(f"hessian: x {describe(x)} has shape {format_shape(x.type.shape)}; "
-                         "a Hessian needs a static shape to fix its number of rows while the "
-                         f"graph is built: {_static_hint(x)}. Use sg.hvp for "
-                         "Hessian-vector products at any shape")
+    leaves, _ = _flatten_arg(x, "x", where="hessian")
+    for v in leaves:
+        _check_wrt(v, "hessian")
+        if _static_size(v) is None:
+            raise ValueError(f"hessian: x {describe(v)} has shape "
+                             f"{format_shape(v.type.shape)}; a Hessian needs a static shape "
+                             "to fix its number of rows while the graph is built: "
+                             f"{_static_hint(v)}. Use sg.hvp for Hessian-vector products at "
+                             "any shape")
+    # for a list, tuple or dict of variables: the nested blocks H[i][j] = d2 cost / dx_i dx_j,
+    # as JAX returns them (the Jacobian of the gradient's structure)
     return jacobian(grad(cost, x), x)
 
 

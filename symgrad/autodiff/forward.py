@@ -25,7 +25,7 @@ from ..ops import astype, broadcast_like, constant
 from ..ops import sum as _sum
 from ..ops.leaves import INPUT, as_var
 from ..ops.registry import describe
-from .reverse import _check_wrt, _fit, _zeros, backprop
+from .reverse import _check_wrt, _fit, _zeros, backprop, new_nodes
 from .structure import flatten, unflatten
 
 
@@ -123,7 +123,9 @@ def _transposed_vjp(node: Var, tangents: list) -> Var | None:
 
 def forward_tangents(outputs: list[Var], wrt: list[Var], tangents: list[Var]) -> list:
     """Tangents of ``outputs`` (``None`` for a zero tangent) given those of ``wrt``."""
+    from ..rewrite.rules.stability import stable_form
     order = toposort(outputs)
+    known = {n.id for n in order}
     tan: dict[int, Var] = {}
     for w, t in zip(wrt, tangents):
         tan[w.id] = t if w.id not in tan else tan[w.id] + t
@@ -140,6 +142,18 @@ def forward_tangents(outputs: list[Var], wrt: list[Var], tangents: list[Var]) ->
         # integer inputs (indices, sizes) carry no tangent
         ins = [t if i.type.is_float else None for i, t in zip(node.inputs, ins)]
         if all(t is None for t in ins):
+            continue
+        stable = stable_form(node, forward=True)
+        if stable is not None:
+            # log(sigmoid(x)) and the like: the tangent of the stable form (-softplus(-x)),
+            # since t / sigmoid(x) * sigmoid'(x) is 0/0 where sigmoid(x) underflows
+            with building_tag(GradTag(node, f"jvp of {node.op.name}")):
+                reads = {i.id: i for n in new_nodes(stable, known) for i in n.inputs
+                         if i.id in known and i.id in tan}
+                (t,) = forward_tangents([stable], list(reads.values()),
+                                        [tan[k] for k in reads])
+                if t is not None:
+                    tan[node.id] = _fit_tangent(t, node, node.op.name)
             continue
         with building_tag(GradTag(node, f"jvp of {node.op.name}")):
             if node.op.jvp is not None:

@@ -61,8 +61,10 @@ def backprop(outputs: list[Var], cotangents: list[Var], wrt: list[Var]) -> list[
 
 
 def _backprop(outputs: list[Var], cotangents: list[Var], wrt: list[Var]) -> list[Var]:
+    from ..rewrite.rules.stability import stable_form
     order = toposort(outputs)
     needed = depends_on(order, wrt)
+    known = {n.id for n in order}
     wrt_ids = {w.id for w in wrt}
     contributions: dict[int, list[Var]] = {}
     for out, ct in zip(outputs, cotangents):
@@ -84,6 +86,13 @@ def _backprop(outputs: list[Var], cotangents: list[Var], wrt: list[Var]) -> list
         if not any(i.id in needed for i in node.inputs):
             continue
         _name_cotangent(total, node)
+        stable = stable_form(node)
+        if stable is not None:      # a VJP of log(sigmoid(x)) and the like: its cancelled form
+            with building_tag(GradTag(node, node.op.name)):
+                for inp, c in _through(stable, total, known):
+                    if inp.id in needed:
+                        contributions.setdefault(inp.id, []).append(c)
+            continue
         with building_tag(GradTag(node, node.op.name)):
             cts = node.op.vjp(total, node, *node.inputs, **node.params)
             if len(cts) != len(node.inputs):
@@ -103,6 +112,49 @@ def _backprop(outputs: list[Var], cotangents: list[Var], wrt: list[Var]) -> list
         else:
             g = _zeros(w)
         out.append(g)
+    return out
+
+
+def new_nodes(form: Var, known: set[int]) -> list[Var]:
+    """The nodes of ``form`` that are not in ``known`` (ids), each after its inputs among
+    them: a new expression over nodes of an existing graph."""
+    order, seen, stack = [], set(), [(form, iter(form.inputs))]
+    seen.add(form.id)
+    while stack:                    # the new nodes, each after its new inputs
+        node, it = stack[-1]
+        for child in it:
+            if child.id not in seen and child.id not in known:
+                seen.add(child.id)
+                stack.append((child, iter(child.inputs)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    return order
+
+
+def _through(form: Var, total: Var, known: set[int]) -> list[tuple[Var, Var]]:
+    """Contributions ``(node, cotangent)`` to the nodes of the forward graph (ids in
+    ``known``) that ``form``, a new expression over them, reads, given ``total``, the
+    cotangent of ``form``: reverse mode over the new nodes only."""
+    order = new_nodes(form, known)
+    parts: dict[int, list[Var]] = {form.id: [total]}
+    out = []
+    for node in reversed(order):
+        cts = parts.pop(node.id, None)
+        if cts is None or node.op.leaf or node.op.nondiff or node.op.random:
+            continue
+        g = cts[0]
+        for p in cts[1:]:
+            g = g + p
+        for inp, c in zip(node.inputs, node.op.vjp(g, node, *node.inputs, **node.params)):
+            if c is None or not inp.type.is_float:
+                continue
+            c = _fit(as_var(c, inp), inp, node.op.name)
+            if inp.id in known:
+                out.append((inp, c))
+            else:
+                parts.setdefault(inp.id, []).append(c)
     return out
 
 

@@ -184,7 +184,24 @@ class _Emitter(BufferPlanner):
         if (inp.id in self.weak and not consumer.op.elementwise and inp.op.leaf != "constant"
                 and inp.dtype not in PYTHON_DEFAULT_DTYPES):
             expr = self.scalar(expr.text, inp.dtype)
+        elif (inp.id in self.weak and consumer.op.elementwise and inp.op.leaf != "constant"
+              and self._weak_differs(inp, consumer)):
+            # a size (a Python int at run time) meeting a float32 array: the graph's type
+            # is float64 (the size is an int64 scalar), so it must be one in the code too
+            expr = self.scalar(expr.text, inp.dtype)
         return expr, depth
+
+    def _weak_differs(self, inp: Var, consumer: Var) -> bool:
+        """Whether a Python number in ``inp``'s place would give ``consumer`` another dtype
+        than ``inp``'s own dtype does (NumPy treats Python numbers as weak)."""
+        arrays = [i.dtype for i in consumer.inputs if i is not inp and i.id not in self.weak
+                  and not (i.op.leaf == "constant" and i.ndim == 0)]
+        if not arrays:
+            return False
+        py = {"b": True, "i": 1, "u": 1, "f": 1.0}.get(inp.dtype.kind)
+        if py is None:
+            return False
+        return np.result_type(*arrays, py) != np.result_type(*arrays, inp.dtype)
 
     def _arg(self, inp: Var, consumer: Var) -> tuple[Expr, int]:
         if inp.id in self.name_of:
@@ -207,9 +224,13 @@ class _Emitter(BufferPlanner):
             arrays = [i.dtype for i in consumer.inputs if i is not c and i.id not in self.weak
                       and not (i.op.leaf == "constant" and i.ndim == 0)
                       and i.dtype != np.bool_]
-            if (value.dtype != np.bool_ and value.dtype == consumer.dtype
-                    and len(consumer.inputs) > 1
-                    and np.result_type(*arrays, value.item()) != consumer.dtype):
+            # and a NumPy scalar of the user's (np.int64(1) + a float32 array: float64) is
+            # strong: a Python literal in its place would compute in the array's dtype
+            if value.dtype != np.bool_ and len(consumer.inputs) > 1 and (
+                    (value.dtype == consumer.dtype
+                     and np.result_type(*arrays, value.item()) != consumer.dtype)
+                    or np.result_type(*arrays, value.item())
+                    != np.result_type(*arrays, value.dtype)):
                 return self.scalar(lit.text, value.dtype)
             return lit
         if c.id not in self.const_name:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..aligned import aligned_copy
-from .types import TensorType, as_dtype, check_dim
+from .types import TensorType, as_dtype, check_dim, check_int_fits
 
 _ids = itertools.count()
 
@@ -420,6 +420,7 @@ class SharedVariable(Var):
             if not np.can_cast(arr.dtype, self.type.dtype, "same_kind"):
                 raise TypeError(f"shared variable {self.name!r} has dtype {self.type.dtype}; "
                                 f"cannot store {arr.dtype} data (not a same_kind cast)")
+            check_int_fits(arr, self.type.dtype, f"shared variable {self.name!r}")
         self._value = aligned_copy(arr, self.type.dtype)
 
     def get_value(self, borrow: bool = False) -> np.ndarray:

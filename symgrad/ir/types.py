@@ -163,3 +163,20 @@ def float_dtype_for(dtype) -> np.dtype:
     if dt.kind == "f":
         return dt
     return np.dtype("float64")
+
+
+def check_int_fits(arr: np.ndarray, dtype, what: str) -> None:
+    """Refuse (``ValueError`` naming ``what``) an integer-to-integer cast of ``arr`` to
+    ``dtype`` that would wrap a value around: NumPy's ``same_kind`` rule allows int64 data
+    into an int32 input, but ``astype`` turns 2**40 into 0 without a word (a label that
+    silently becomes another valid label)."""
+    dtype = np.dtype(dtype)
+    if (arr.dtype.kind not in "iu" or dtype.kind not in "iu" or arr.size == 0
+            or np.can_cast(arr.dtype, dtype, "safe")):
+        return
+    info = np.iinfo(dtype)
+    lo, hi = arr.min(), arr.max()
+    if lo < info.min or hi > info.max:
+        bad = lo if lo < info.min else hi
+        raise ValueError(f"{what}: the value {bad} does not fit in {dtype} ({info.min} to "
+                         f"{info.max}); casting would wrap it around")

@@ -34,9 +34,13 @@ def cross_entropy(logits, labels):
         y = check_index(y, z, 1, f"cross_entropy: labels {describe(y)}")
         return mean(log(squeeze(total, 1)) - s[arange(z.shape[0]), y])
     if y.dtype.kind == "f":
-        if y.ndim != z.ndim:
+        yc, zc = y.type.shape[-1] if y.ndim else None, z.type.shape[-1]
+        if y.ndim != z.ndim or (yc == 1 and zc != 1) or (
+                isinstance(yc, int) and isinstance(zc, int) and yc != zc):
+            # a class axis of 1 would broadcast one probability over every class
             raise ValueError(f"cross_entropy: probability targets must have the logits' shape "
                              f"{format_shape(z.type.shape)}, got {format_shape(y.type.shape)}")
+        _no_wider("cross_entropy", y, z, "logits", "probability targets")
         return -mean(sum(astype(y, z.dtype) * log_softmax(z, axis=-1), axis=-1))
     raise TypeError(f"cross_entropy: labels must be integers or probabilities, got {describe(y)}")
 
@@ -48,13 +52,31 @@ def binary_cross_entropy(logits, targets):
     """
     z = as_var(logits)
     t = astype(as_var(targets, z), z.dtype)
+    _no_wider("binary_cross_entropy", t, z, "logits", "targets")
     return mean(softplus(z) - t * z)
 
 
+def _no_wider(loss: str, v, ref, what: str, whats: str) -> None:
+    """Refuse ``v`` where combining it with ``ref`` elementwise would broadcast ``ref``
+    (``mse`` of predictions [n, 1] and targets [n] is the mean over an [n, n] table: a
+    number, silently the wrong one). ``v`` may itself be broadcast (a scalar target)."""
+    from ..ir.types import broadcast_shapes
+    shape, _ = broadcast_shapes(ref.type.shape, v.type.shape)
+    if len(shape) != ref.ndim or any(
+            d != r and not (r is None or (d is None and r != 1))
+            for d, r in zip(shape, ref.type.shape)):
+        raise ValueError(f"{loss}: {whats} {describe(v)} would broadcast the {what} "
+                         f"{describe(ref)} to {format_shape(shape)}; give them the same "
+                         "shape")
+
+
 def mse(pred, target):
-    """Mean squared error, averaged over all elements."""
+    """Mean squared error, averaged over all elements. ``target`` has ``pred``'s shape or
+    broadcasts to it (a scalar); one that would broadcast ``pred`` is refused."""
     p = as_var(pred)
-    return mean(square(p - as_var(target, p)))
+    t = as_var(target, p)
+    _no_wider("mse", t, p, "predictions", "targets")
+    return mean(square(p - t))
 
 
 def l2(*params):

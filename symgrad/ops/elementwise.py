@@ -116,8 +116,11 @@ LOG1P, log1p = _unary("log1p", "np.log1p({0})", lambda g, out, x: [g / (1 + x)],
 EXPM1, expm1 = _unary("expm1", "np.expm1({0})", lambda g, out, x: [g * exp(x)],
                       lambda x: sympy.exp(x) - 1)
 SQRT, sqrt = _unary("sqrt", "np.sqrt({0})", lambda g, out, x: [g * 0.5 / out], sympy.sqrt)
+# NumPy's type rule (an integer's square is an integer, as np.square computes it): the
+# float rule declared float64 while the NumPy targets computed int32 (wrapping at 46341)
+# and the array-API target cast to float64
 SQUARE, square = _unary("square", "np.square({0})", lambda g, out, x: [g * (2 * x)],
-                        lambda x: x ** 2)
+                        lambda x: x ** 2, ufunc="square")
 ABS, abs = _unary("abs", "np.abs({0})", lambda g, out, x: [g * sign(x)], sympy.Abs,
                   infer=_same_infer, ufunc="abs")
 SIGN, sign = _unary("sign", "np.sign({0})", None, sympy.sign, infer=_same_infer)
@@ -308,7 +311,9 @@ def _pow_vjp(g, out, a, b):
     elif b.op.leaf == "constant" and np.all(b.value <= -1):
         da = b * (out / safe)
     else:
-        at_zero = b * power(where(zero, a, 1), b - 1)   # b * 0**(b-1) where a == 0
+        # b * 0**(b-1) where a == 0; 0 where b == 0 too (a**0 is the constant 1, as JAX
+        # has it), not 0 * 0**-1 = nan
+        at_zero = b * power(where(zero, a, 1), where(equal(b, 0), 1, b - 1))
         if b.op.leaf == "constant" and np.all(np.abs(b.value) < 1):
             da = where(zero, at_zero, (b * out) / safe)
         else:
@@ -426,7 +431,10 @@ def clip(x, a_min=None, a_max=None):
     x = as_var(x)
     if a_min is None and a_max is None:
         raise ValueError("clip: give a_min, a_max or both")
-    info = np.finfo(x.dtype) if x.type.is_float else np.iinfo(x.dtype)
+    # a missing bound is the extreme of x's type (of int64 for bool, which a Python int
+    # bound promotes to, as in np.clip)
+    info = np.finfo(x.dtype) if x.type.is_float else np.iinfo(
+        x.dtype if x.dtype.kind in "iu" else np.int64)
     lo = as_var(info.min if a_min is None else a_min, x)
     hi = as_var(info.max if a_max is None else a_max, x)
     return apply(CLIP, [x, lo, hi])

@@ -10,8 +10,8 @@ result does not depend on it.
 
 from __future__ import annotations
 
-from .elementwise import (clip, exp, expm1, log, maximum, sigmoid, softplus, square,
-                          stop_gradient, where)
+from .elementwise import (abs, clip, exp, expm1, less, log, maximum, sigmoid, softplus,
+                          square, stop_gradient, where)
 from .leaves import as_var
 from .reduce import max as _max
 from .reduce import sum as _sum
@@ -30,11 +30,14 @@ def shifted(x, axis):
 
 
 def logsumexp(x, axis=None, keepdims=False):
-    """``log(sum(exp(x), axis))``, computed without overflow."""
+    """``log(sum(exp(x), axis))``, computed without overflow. A row of -inf gives -inf
+    (and one with +inf gives inf), as the formula does."""
     x = as_var(x)
     axes = normalize_axes(axis, x.ndim, "logsumexp")
-    m, _, _, s = shifted(x, axes)
-    out = log(s) + m
+    m = _max(x, axes, keepdims=True)
+    # the shift by an infinite maximum would be inf - inf = nan: shift by 0 there
+    m = stop_gradient(where(less(abs(m), float("inf")), m, 0))
+    out = log(_sum(exp(x - m), axes, keepdims=True)) + m
     return out if keepdims else squeeze(out, axes)
 
 

@@ -211,6 +211,33 @@ def _bcast_ref(v):
     return v.inputs[v.op.shape_only[0]] if v.op.shape_only else None
 
 
+def _checked_without(bc, src, ins) -> bool:
+    """Whether the broadcast ``bc`` (of ``src``) can leave an elementwise op over ``ins``
+    without losing a size check: along every axis it expands, each other operand's size
+    there is provably its size (the same static int or name). An unknown size (None) is
+    compared at run time only while the broadcast, which carries its reference's size, is
+    in the op (the gradient of sum(x * y) with respect to x is y: with x of 1 row and y of
+    4 the check is what refuses it)."""
+    ndim = max(v.ndim for v in ins)
+    r_shape = bc.type.shape
+    a_shape = (1,) * (len(r_shape) - src.ndim) + tuple(src.type.shape)
+    for axis, (r, a) in enumerate(zip(r_shape, a_shape)):
+        if a != 1 or r == 1:
+            continue        # not expanded along this axis
+        for v in ins:
+            if v is bc:
+                continue
+            j = axis + v.ndim - len(r_shape)
+            if j < 0 or v.ndim - j > ndim:
+                continue
+            d = v.type.shape[j]
+            if d == 1:
+                continue
+            if r is None or d is None or r != d:
+                return False
+    return True
+
+
 def _drop_broadcast(node):
     # f(broadcast_like(a, ref), b) -> f(a, b)   when b already has f's full shape
     # f(broadcast_like(a, ref), broadcast_like(b, ref)) -> broadcast_like(f(a, b), ref)
@@ -235,7 +262,7 @@ def _drop_broadcast(node):
             shape, _ = broadcast_shapes(*[t.type.shape for t in trial])
         except ValueError:
             continue
-        if shape == target:
+        if shape == target and _checked_without(ins[k], s, ins):
             out = apply(op, trial, **node.params)
             if out.type == node.type:
                 return out

@@ -18,8 +18,9 @@ too.
 from __future__ import annotations
 
 from ... import ops
+from ...ir.node import Var
 from ..pattern import P, Param, pvars
-from ..engine import RuleSet
+from ..engine import RuleSet, type_fits
 from .common import broadcast_fit, fits, is_exp_sum, is_shifted, is_softmax, positive
 
 x, z, g, a, b_, p, s, e = pvars("x z g a b p s e")
@@ -39,10 +40,14 @@ rule("log_sigmoid", P.log(P.sigmoid(x)), -P.softplus(-x))
 rule("log_one_minus_sigmoid", P.log(1 - P.sigmoid(x)), -P.softplus(x))
 # log(1 + exp(x)) -> softplus(x)
 rule("log_one_plus_exp", P.log(1 + P.exp(x)), P.softplus(x))
+# log1p(exp(x)) -> softplus(x)     (the same, written the careful way)
+rule("log1p_exp", P.log1p(P.exp(x)), P.softplus(x))
 
 
 def _lse(b):
     if is_shifted(b.x):  # already the stable composition: log(sum(exp(x - max)))
+        return None
+    if b.x.dtype.kind == "b":   # exp of a bool array is fine, but bool has no subtraction
         return None
     return fits(ops.logsumexp(b.x, b.axis, keepdims=b.keepdims), b.node)
 
@@ -54,6 +59,31 @@ rule("log1p", P.log(1 + x), P.log1p(x))
 # exp(x) - 1 -> expm1(x)
 rule("expm1", P.exp(x) - 1, P.expm1(x))
 # 1 - sigmoid(x) -> sigmoid(-x)   is not applied: it would hide log(1 - sigmoid(x))
+
+# the forward rules above, by name
+FORWARD_RULES = frozenset({"log_softmax", "log_sigmoid", "log_one_minus_sigmoid",
+                           "log_one_plus_exp", "log1p_exp", "log_sum_exp"})
+
+
+def stable_form(node: Var, forward: bool = False) -> Var | None:
+    """The stable form of a gradient node by a gradient rule below (``g * sigmoid(-x)`` for
+    the VJP ``(g / sigmoid(x)) * (sigmoid(x) * sigmoid(-x))`` of ``log(sigmoid(x))``), or
+    None. ``sg.grad`` of a gradient differentiates that form instead of the node: the
+    optimizer cancels the first derivative's 0/0, but the derivative of the uncancelled
+    form (a Hessian of log(sigmoid(x)) at x = -1000) is 0/0 again.
+
+    ``forward=True``: the stable form of any node by a forward rule (``-softplus(-x)`` for
+    ``log(sigmoid(x))``), for forward mode, whose tangents the gradient rules do not
+    match."""
+    if not forward and not node.is_grad:
+        return None
+    for r in STABILITY.index.get(node.op.name, ()):
+        if (r.name in FORWARD_RULES) == forward:
+            out = r.apply(node)
+            if out is not None and type_fits(out, node):
+                return out
+    return None
+
 
 # --- gradients -------------------------------------------------------------------------
 pos = pvars("q")[0]
@@ -115,6 +145,11 @@ def _lse_grad(b):
     if not ss.params["keepdims"]:
         if b.get("axis2") != ss.params["axis"]:
             return None
+        # g may be a lower-rank operand broadcast against s in g / s (the scalar seed of
+        # a .sum() of the logsumexp): give it s's shape before putting the axes back
+        gg = broadcast_fit(gg, ss, lend=True)
+        if gg is None:
+            return None
         gg = ops.expand_dims(gg, axes)
     elif "axis2" in b:
         return None
@@ -126,5 +161,10 @@ def _lse_grad(b):
 rule("grad_log_sum_exp", (g / s) * e, _lse_grad)
 # expand_dims(g / s, axis) * e -> expand_dims(g, axis) * softmax(x, axis)   (keepdims=False)
 rule("grad_log_sum_exp_expand", P.expand_dims(g / s, axis=Param("axis2")) * e, _lse_grad)
+# the same two with the sum's VJP broadcast still in place, as sg.grad builds them (the
+# algebra rules remove it before these run in the optimizer; sg.grad of a gradient meets it)
+rule("grad_log_sum_exp_bcast", P.broadcast_like(g / s, a) * e, _lse_grad)
+rule("grad_log_sum_exp_expand_bcast",
+     P.broadcast_like(P.expand_dims(g / s, axis=Param("axis2")), a) * e, _lse_grad)
 
 __all__ = ["STABILITY"]
