@@ -303,20 +303,27 @@ def test_losses_refuse_a_broadcast_of_the_predictions():
     assert sg.function([z], sg.nn.cross_entropy(z, row[None]))(Z) == pytest.approx(np.log(3))
 
 
-# --- a symbolic size is an int64 scalar in the code too ---------------------------------
+# --- a symbolic size is a size, as a static one is -------------------------------------
 @pytest.mark.parametrize("target", TARGETS)
-def test_symbolic_size_with_float32_has_the_declared_dtype(target):
-    # x.shape[0] of a named size is an int64 scalar: float32 / it is float64 in the graph;
-    # the NumPy targets wrote it as a Python int and computed float32 (array_api: float64)
-    x = sg.tensor("x", shape=("n", 4), dtype="float32")
-    n = x.shape[0]
-    outs = [sg.sum(x) / n, x / n, x * n, x > n]
-    X = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
-    got = sg.function([x], outs, target=target)(X)
-    refs = [np.sum(X) / np.int64(5), X / np.int64(5), X * np.int64(5), X > np.int64(5)]
-    for node, g, ref in zip(outs, got, refs):
-        assert node.dtype == ref.dtype == np.asarray(g).dtype
-        np.testing.assert_allclose(g, ref, rtol=1e-6)
+@pytest.mark.parametrize("dims", [("n", 4), (5, 4), (None, 4)])
+def test_sizes_meet_arrays_as_python_ints_do(dims, target):
+    # a static x.shape[0] is a Python int (weak: float32 / 5 is float32); a named or
+    # unknown size is a symbolic int64 scalar that must behave the same, and the declared
+    # dtype must be the computed one on every target (before: float64 in the graph and in
+    # the array-API target, float32 in the NumPy targets)
+    for dtype, py in (("float32", 5), ("int32", 5), ("float64", 5)):
+        x = sg.tensor("x", shape=dims, dtype=dtype)
+        n = x.shape[0]
+        outs = [sg.sum(x) / n, x / n, x * n, x > n, x * (n - 1), x + 2 * n]
+        X = (np.random.default_rng(0).normal(size=(5, 4)) * 10).astype(dtype)
+        got = sg.function([x], outs, target=target)(X)
+        refs = [np.sum(X) / py, X / py, X * py, X > py, X * (py - 1), X + 2 * py]
+        for k, (node, g, ref) in enumerate(zip(outs, got, refs)):
+            assert node.dtype == ref.dtype == np.asarray(g).dtype, (dtype, k)
+            np.testing.assert_allclose(g, ref, rtol=1e-6)
+    x = sg.tensor("x", shape=dims, dtype="float32")
+    total = x.shape[0] + x.shape[1]                          # sizes among themselves
+    assert isinstance(total, int) if isinstance(dims[0], int) else total.dtype == np.int64
 
 
 @pytest.mark.parametrize("bounds", [(-1, 2), (None, 0), (0.5, None), (-1.5, 2.5)])

@@ -335,17 +335,16 @@ class _Emitter(BufferPlanner):
             if h not in self.helpers:
                 self.helpers.append(h)
         expr = self.emit_op(n, args)
-        if not n.op.elementwise:
-            # a Python number that the emission indexes or calls a method on (``d[None]``,
-            # ``d.reshape(...)``) must be a NumPy scalar, which has both
-            wrapped = False
-            for k, i in enumerate(n.inputs):
-                if i.id in self.weak and not args[k].text.startswith(self.prefix) and re.search(
-                        rf"(?<![\w.]){re.escape(args[k].atom)}[.\[]", expr.text):
-                    args[k] = self.scalar(args[k].text, i.dtype)
-                    wrapped = True
-            if wrapped:
-                expr = self.emit_op(n, args)
+        # a Python number that the emission indexes or calls a method on (``d[None]``,
+        # ``d.reshape(...)``, ``n.astype(...)``) must be a NumPy scalar, which has both
+        wrapped = False
+        for k, i in enumerate(n.inputs):
+            if i.id in self.weak and not args[k].text.startswith(self.prefix) and re.search(
+                    rf"(?<![\w.]){re.escape(args[k].atom)}[.\[]", expr.text):
+                args[k] = self.scalar(args[k].text, i.dtype)
+                wrapped = True
+        if wrapped:
+            expr = self.emit_op(n, args)
         if n.op.python_int or (
                 n.op.elementwise and n.ndim == 0 and all(
                     i.id in self.weak or (i.op.leaf == "constant" and i.ndim == 0)

@@ -9,7 +9,7 @@ import numpy as np
 from ..aligned import aligned_copy
 from ..ir.node import SharedVariable, Var, coerce_value, normalize_shape
 from ..ir.types import TensorType, as_dtype
-from .registry import Expr, defop
+from .registry import defop
 
 
 def _no_infer(types, **params):  # leaves are never built through apply()
@@ -126,10 +126,51 @@ def as_var(x, like: Var | None = None) -> Var:
 
 
 def as_vars(a, b) -> tuple[Var, Var]:
-    """Convert the operands of a binary op (a Python number takes the other's dtype)."""
+    """Convert the operands of a binary op (a Python number takes the other's dtype, and
+    so does a size: see ``weak_size``)."""
+    if isinstance(a, Var) and isinstance(b, Var):
+        return _weak_to(a, b), _weak_to(b, a)
     if isinstance(a, Var):
         return a, as_var(b, a)
     if isinstance(b, Var):
         return as_var(a, b), b
     return as_var(a), as_var(b)
+
+
+# the most nodes looked at to decide whether a scalar is an expression of sizes
+_WEAK_LIMIT = 32
+
+
+def weak_size(v: Var) -> bool:
+    """Whether ``v`` is a size: a 0-d integer computed from array sizes (``x.shape[0]``,
+    ``n - 1``, ``2 * n``) and integer constants only. A static size is a Python int, so a
+    symbolic one behaves like one too (NumPy and JAX treat Python ints as weak):
+    ``x / x.shape[0]`` has ``x``'s dtype whether the size is static or not."""
+    stack, seen, sizes = [v], 0, False
+    while stack:
+        n = stack.pop()
+        seen += 1
+        if seen > _WEAK_LIMIT or n.ndim != 0 or n.dtype.kind not in "iu":
+            return False
+        if n.op.python_int:
+            sizes = True
+        elif n.op.leaf == "constant":
+            continue
+        elif n.op.elementwise and not n.op.leaf:
+            stack.extend(n.inputs)
+        else:
+            return False
+    return sizes
+
+
+def _weak_to(v: Var, other: Var) -> Var:
+    """``v`` cast to the dtype a Python int would take beside ``other`` when ``v`` is a
+    size and ``other`` is not (``float32 / n`` is float32, ``int32 + n`` int32)."""
+    if v.dtype.kind not in "iu" or v.ndim != 0 or not weak_size(v) or weak_size(other):
+        return v
+    dt = np.result_type(other.dtype, 1)
+    if dt == v.dtype:
+        return v
+    from .shape import astype
+    return astype(v, dt)
 

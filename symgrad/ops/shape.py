@@ -54,7 +54,8 @@ SHAPE_OF = defop("shape_of", infer=_shape_of_infer, emit=lambda a, axis: Expr(
 
 
 def shape_of(x, axis: int):
-    """The size of ``x`` along ``axis``: a Python int when static, else an int64 scalar."""
+    """The size of ``x`` along ``axis``: a Python int when static, else an int64 scalar
+    that meets arrays as a Python int does (``leaves.weak_size``)."""
     x = as_var(x)
     axis = normalize_axes(axis, x.ndim, "shape_of")[0]
     d = x.type.shape[axis]
