@@ -71,6 +71,21 @@ def _bool_infer(types, **_):
 # unary ops
 # ---------------------------------------------------------------------------------------
 
+def _float_operands(op, xs: list, kinds: str) -> list:
+    """The operands of ``op`` cast to its result's dtype where that is a float and every
+    operand is of the ``kinds`` given: NumPy computes float functions of bools in float16
+    (``np.exp(True)`` is 2.719, ``np.hypot(True, True)`` float16), and a helper's
+    arithmetic on integers may overflow before its first float operation; the graph's
+    type says the float dtype, so the code computes in it."""
+    if not all(x.dtype.kind in kinds for x in xs):
+        return xs       # a float operand: NumPy computes in the float dtype already
+    dt = op.infer([x.type for x in xs]).dtype
+    if dt.kind != "f":
+        return xs
+    from .shape import astype
+    return [astype(x, dt) for x in xs]
+
+
 def _unary(name, emit, vjp, sympy_form=None, infer=None, ufunc=None, **kw):
     if infer is None:   # NumPy's dtype rule where the ufunc is named, else float results
         infer = _ufunc_infer(ufunc) if ufunc else _float_infer
@@ -83,7 +98,7 @@ def _unary(name, emit, vjp, sympy_form=None, infer=None, ufunc=None, **kw):
                ufunc=ufunc, **kw)
 
     def fn(x):
-        return apply(op, [as_var(x)])
+        return apply(op, _float_operands(op, [as_var(x)], "biu"))
     fn.__name__ = name
     fn.__qualname__ = name
     fn.op = op
@@ -258,8 +273,7 @@ def _binary(name, emit, vjp, sympy_form=None, infer=None, ufunc=None, **kw):
                sympy=sympy_form, ufunc=ufunc, **kw)
 
     def fn(a, b):
-        a, b = as_vars(a, b)
-        return apply(op, [a, b])
+        return apply(op, _float_operands(op, list(as_vars(a, b)), "b"))
     fn.__name__ = name
     fn.__qualname__ = name
     fn.op = op

@@ -246,8 +246,8 @@ RECIPROCAL, reciprocal = _unary("reciprocal", "np.reciprocal({0})",
                                 lambda g, out, x: [-(g * square(out))], lambda x: 1 / x,
                                 array_api="xp.divide(xp.ones_like({0}), {0})")
 cbrt.__doc__ = "Real cube root, elementwise, as ``np.cbrt`` (negative for negative x)."
-reciprocal.__doc__ = ("``1 / x``, elementwise, as ``np.reciprocal`` (an integer division for "
-                      "integer inputs, as in NumPy).")
+reciprocal.__doc__ = ("``1 / x``, elementwise, as ``np.reciprocal``; integers are taken as "
+                      "float64 (NumPy's own reciprocal of integers divides as integers).")
 
 
 def _fmod_vjp(g, out, a, b):
