@@ -21,7 +21,7 @@ Batching rules, from the op's facts (``OpDef``) where they suffice:
   ``triu``, ``solve`` with a matrix ``b``): the batch axis joins the stack axes in front
   of each input's last ``k`` axes (batched inputs get singleton axes so that the stacks
   broadcast as NumPy's);
-* reshapes and broadcasts to static shapes: the batch size goes in front;
+* reshapes and broadcasts (to sizes that are not batched): the batch size goes in front;
 * otherwise the op's own ``batch`` rule (``OpDef.batch``): ``matmul``, ``einsum``,
   ``tensordot``, ``solve`` with a 1-D ``b`` (a batch of vectors against one matrix is one
   solve with as many columns), the gathers and scatters with integer-array indexes

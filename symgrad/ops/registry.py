@@ -70,7 +70,7 @@ names (an op that says nothing gets the conservative default):
   the whole batch (batch axis first), ``Unbatched(v)`` when the result does not depend on
   the batch after all (a size read from a batched array's shape), or None to let vmap
   apply the op once per batch element. Elementwise ops, reductions, transposes, axis
-  insertions, static reshapes and ops with a ``core`` need none.
+  insertions, reshapes and ops with a ``core`` need none.
 * ``core``: the axes one problem of the op lives on, the other axes being a stack of
   independent problems; ``sg.vmap`` batches such an op by adding its batch axis to the
   stack. ``"axis"``: the axis named by the op's int ``axis`` parameter, every input having
