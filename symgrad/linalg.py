@@ -87,11 +87,15 @@ def _solve_vjp(g, x, a, b):
 
 
 def _solve_batch(ins, batched, size):
-    """vmap rule for a 1-D ``b`` (a stack of matrices ``b`` is the generic ``core`` rule):
-    a batch of vectors becomes the columns of one right-hand side, one solve for them all
-    when ``a`` is one matrix, else a stack of one-column matrices."""
+    """vmap rule where ``a`` is one matrix and ``b`` a batch (of vectors or matrices):
+    their columns side by side, one solve for them all; for a 1-D ``b`` and a batch of
+    ``a`` a stack of one-column matrices. The rest is the generic ``core`` rule."""
     a, b = ins
     fa, fb = batched
+    if fb and not fa and a.ndim == 2 and b.ndim == 3:
+        n, k = b.shape[1], b.shape[2]
+        cols = ops.reshape(ops.transpose(b, (1, 0, 2)), (n, -1))       # (n, batch * k)
+        return ops.transpose(ops.reshape(solve(a, cols), (n, size, k)), (1, 0, 2))
     if b.ndim - fb != 1:
         return None
     if not fb:
@@ -104,7 +108,8 @@ def _solve_batch(ins, batched, size):
 
 
 SOLVE = defop("solve", infer=_solve_infer, emit="np.linalg.solve({0}, {1})", vjp=_solve_vjp,
-              inline=False, core=(2, 2), batch=_solve_batch, doc="x with a @ x = b (NumPy 2 rules for 1-D b)",
+              inline=False, core=(2, 2), batch=_solve_batch,
+              doc="x with a @ x = b (NumPy 2 rules for 1-D b)",
               array_api="xp.linalg.solve({0}, {1})")
 
 

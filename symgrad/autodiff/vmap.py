@@ -7,8 +7,17 @@ batching rule. The generated source is therefore the size of one element's graph
 whatever the batch size; ``jacobian`` and ``hessian`` use this with an identity matrix
 of seeds, so their source does not grow with the number of variables.
 
-Batching rules, from the op's facts (``OpDef``) where they suffice:
+Batching rules: the op's own ``batch`` rule (``OpDef.batch``) where it has one and it does
+not decline (None), else the generic rules from the op's facts, else unrolling:
 
+* own rules: ``matmul``, ``einsum``, ``tensordot`` (an einsum when both operands are
+  batched), ``solve`` where ``a`` is one matrix and ``b`` a batch (one solve for all the
+  columns) or ``b`` is 1-D, the gathers and scatters with integer-array indexes
+  (``getitem``, ``index_grad``, ``index_add``, ``index_set``: a batched index into an
+  unbatched array gathers along a new leading axis; with both batched, ``arange(batch)``
+  goes in front as one more index array), ``fill_like``, ``matmul_sub``, the run-time
+  index check, and ``shape_of``/``size_of``, whose result is not batched at all (a rule
+  may return ``Unbatched(v)``);
 * elementwise ops: batched inputs get singleton axes after the batch axis up to the
   result's rank, unbatched ones broadcast as they are;
 * reductions (``reduction`` "fold"/"mean"/"index"), transposes, axis insertions and
@@ -18,18 +27,10 @@ Batching rules, from the op's facts (``OpDef``) where they suffice:
   ``linear_scan``, ``concatenate``, ``stack``): unbatched inputs are spread over the
   batch (a broadcast view), and the ``axis`` parameter shifts by one;
 * ``core=k`` (``inv``, ``det``, ``slogdet``, ``cholesky``, ``eigh``, ``qr``, ``tril``,
-  ``triu``, ``solve`` with a matrix ``b``): the batch axis joins the stack axes in front
-  of each input's last ``k`` axes (batched inputs get singleton axes so that the stacks
-  broadcast as NumPy's);
+  ``triu``, ``solve`` with a stack of matrices ``b``): the batch axis joins the stack
+  axes in front of each input's last ``k`` axes (batched inputs get singleton axes so
+  that the stacks broadcast as NumPy's);
 * reshapes and broadcasts (to sizes that are not batched): the batch size goes in front;
-* otherwise the op's own ``batch`` rule (``OpDef.batch``): ``matmul``, ``einsum``,
-  ``tensordot``, ``solve`` with a 1-D ``b`` (a batch of vectors against one matrix is one
-  solve with as many columns), the gathers and scatters with integer-array indexes
-  (``getitem``, ``index_grad``, ``index_add``, ``index_set``: a batched index into an
-  unbatched array gathers along a new leading axis; with both batched, ``arange(batch)``
-  goes in front as one more index array), ``fill_like``, ``matmul_sub``, the run-time
-  index check, and ``shape_of``/``size_of``, whose result is not batched at all (a rule
-  may return ``Unbatched(v)``);
 * failing all that, the op applied to each batch element and the results stacked
   (needs a static batch size; correct, only not compact). Among symgrad's own ops that is
   left for: sizes that are batched data (``arange``, ``full``, ``reshape`` or
@@ -197,9 +198,9 @@ def batch_graph(outputs: list[Var], batched: dict) -> list[Var]:
                                            else apply(n.op, ins, **n.params)), False
             continue
         with building_tag(n.tag):       # a batched gradient node is a gradient node
-            out = _generic(n, ins, flags, size)
-            if out is None and n.op.batch is not None:
-                out = n.op.batch(ins, flags, size, **n.params)
+            out = n.op.batch(ins, flags, size, **n.params) if n.op.batch else None
+            if out is None:
+                out = _generic(n, ins, flags, size)
             if out is None:
                 out = _unrolled(n, ins, flags, size)
         if isinstance(out, Unbatched):  # the result does not depend on the batch

@@ -199,7 +199,8 @@ def _tensordot_batch(ins, batched, size, axes):
 
 
 TENSORDOT = defop("tensordot", infer=_tensordot_infer, emit=_tensordot_emit,
-                  vjp=_tensordot_vjp, batch=_tensordot_batch, inline=False, short="tdot", linear="each",
+                  vjp=_tensordot_vjp, batch=_tensordot_batch, inline=False, short="tdot",
+                  linear="each",
                       array_api=xpf.same_names(_tensordot_emit))
 
 

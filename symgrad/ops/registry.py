@@ -64,13 +64,14 @@ names (an op that says nothing gets the conservative default):
   logical ops; ``where``'s condition); ``to_sympy`` gives the ``sympy`` form truth values
   there and numbers elsewhere.
 * ``batch(inputs, batched, size, **params) -> Var | None``: the batching rule for
-  ``sg.vmap`` (autodiff/vmap.py), for ops the generic rules do not cover: ``inputs`` are
-  the new inputs, those flagged in ``batched`` with a leading batch axis of ``size`` (an
-  int, or an int64 scalar variable for a symbolic batch); it returns the op's result for
-  the whole batch (batch axis first), ``Unbatched(v)`` when the result does not depend on
-  the batch after all (a size read from a batched array's shape), or None to let vmap
-  apply the op once per batch element. Elementwise ops, reductions, transposes, axis
-  insertions, reshapes and ops with a ``core`` need none.
+  ``sg.vmap`` (autodiff/vmap.py), tried before the generic rules from the facts:
+  ``inputs`` are the new inputs, those flagged in ``batched`` with a leading batch axis of
+  ``size`` (an int, or an int64 scalar variable for a symbolic batch); it returns the
+  op's result for the whole batch (batch axis first), ``Unbatched(v)`` when the result
+  does not depend on the batch after all (a size read from a batched array's shape), or
+  None to leave the case to the generic rules (and failing those, to the op applied once
+  per element). Elementwise ops, reductions, transposes, axis insertions, reshapes and
+  ops with a ``core`` need none.
 * ``core``: the axes one problem of the op lives on, the other axes being a stack of
   independent problems; ``sg.vmap`` batches such an op by adding its batch axis to the
   stack. ``"axis"``: the axis named by the op's int ``axis`` parameter, every input having
