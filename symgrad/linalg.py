@@ -18,7 +18,7 @@ from . import ops
 from .ir.types import ShapeError, TensorType, broadcast_shapes, format_shape
 from .ops.leaves import as_var, as_vars
 from .ops.registry import apply, defop
-from .ops.shape import expand_dims, sum_to, swapaxes
+from .ops.shape import expand_dims, squeeze, sum_to, swapaxes
 
 
 def _mT(x):
@@ -86,8 +86,30 @@ def _solve_vjp(g, x, a, b):
     return [sum_to(ga, a), sum_to(gb, b)]
 
 
+def _solve_batch(ins, batched, size):
+    """vmap rule where ``a`` is one matrix and ``b`` a batch (of vectors or matrices):
+    their columns side by side, one solve for them all; for a 1-D ``b`` and a batch of
+    ``a`` a stack of one-column matrices. The rest is the generic ``core`` rule."""
+    a, b = ins
+    fa, fb = batched
+    if fb and not fa and a.ndim == 2 and b.ndim == 3:
+        n, k = b.shape[1], b.shape[2]
+        cols = ops.reshape(ops.transpose(b, (1, 0, 2)), (n, -1))       # (n, batch * k)
+        return ops.transpose(ops.reshape(solve(a, cols), (n, size, k)), (1, 0, 2))
+    if b.ndim - fb != 1:
+        return None
+    if not fb:
+        return solve(a, b)       # NumPy 2: a 1-D b is one vector for every matrix
+    stack = a.ndim - fa - 2
+    if not fa and stack == 0:
+        return _mT(solve(a, _mT(b)))
+    col = expand_dims(b, tuple(range(1, 1 + stack)) + (stack + 2,))   # (B, 1.., n, 1)
+    return squeeze(solve(a, col), -1)
+
+
 SOLVE = defop("solve", infer=_solve_infer, emit="np.linalg.solve({0}, {1})", vjp=_solve_vjp,
-              inline=False, doc="x with a @ x = b (NumPy 2 rules for 1-D b)",
+              inline=False, core=(2, 2), batch=_solve_batch,
+              doc="x with a @ x = b (NumPy 2 rules for 1-D b)",
               array_api="xp.linalg.solve({0}, {1})")
 
 
@@ -120,7 +142,7 @@ def _inv_vjp(g, out, a):
 
 
 INV = defop("inv", infer=_same_infer("inv"), emit="np.linalg.inv({0})", vjp=_inv_vjp,
-            inline=False,
+            inline=False, core=2,
             array_api="xp.linalg.inv({0})")
 
 
@@ -139,7 +161,7 @@ def _det_vjp(g, out, a):
 
 
 DET = defop("det", infer=_batch_scalar_infer("det"), emit="np.linalg.det({0})",
-            vjp=_det_vjp, inline=False,
+            vjp=_det_vjp, inline=False, core=2,
             array_api="xp.linalg.det({0})")
 
 
@@ -154,10 +176,10 @@ def _logabsdet_vjp(g, out, a):
 
 LOGABSDET = defop("logabsdet", infer=_batch_scalar_infer("slogdet"),
                   emit="np.linalg.slogdet({0}).logabsdet", vjp=_logabsdet_vjp,
-                  inline=False, doc="log |det(a)| (the second result of slogdet)",
+                  inline=False, core=2, doc="log |det(a)| (the second result of slogdet)",
                   array_api="xp.linalg.slogdet({0}).logabsdet")
 SIGNDET = defop("signdet", infer=_batch_scalar_infer("slogdet"),
-                emit="np.linalg.slogdet({0}).sign", vjp=None, inline=False,
+                emit="np.linalg.slogdet({0}).sign", vjp=None, inline=False, core=2,
                 doc="the sign of det(a) (the first result of slogdet); no gradient",
                 array_api="xp.linalg.slogdet({0}).sign")
 
@@ -180,7 +202,7 @@ def _cholesky_vjp(g, L, a):
 
 
 CHOLESKY = defop("cholesky", infer=_same_infer("cholesky"), emit="np.linalg.cholesky({0})",
-                 vjp=_cholesky_vjp, inline=False,
+                 vjp=_cholesky_vjp, inline=False, core=2,
                  array_api="xp.linalg.cholesky({0})")
 
 
@@ -220,11 +242,11 @@ def _eigh_vectors_vjp(g, V, a):
 
 EIGH_VALUES = defop("eigh_values", infer=_eigh_values_infer,
                     emit="np.linalg.eigh({0}).eigenvalues", vjp=_eigh_values_vjp,
-                    inline=False, doc="the eigenvalues of eigh, ascending",
+                    inline=False, core=2, doc="the eigenvalues of eigh, ascending",
                     array_api="xp.linalg.eigh({0}).eigenvalues")
 EIGH_VECTORS = defop("eigh_vectors", infer=_same_infer("eigh"),
                      emit="np.linalg.eigh({0}).eigenvectors", vjp=_eigh_vectors_vjp,
-                     inline=False, doc="the eigenvectors of eigh, in columns",
+                     inline=False, core=2, doc="the eigenvectors of eigh, in columns",
                      array_api="xp.linalg.eigh({0}).eigenvectors")
 
 
@@ -266,11 +288,11 @@ def _qr_grad(a, gq, gr):
 
 
 QR_Q = defop("qr_q", infer=_qr_infer("q"), emit="np.linalg.qr({0}).Q",
-             vjp=lambda g, out, a: [_qr_grad(a, g, None)], inline=False,
+             vjp=lambda g, out, a: [_qr_grad(a, g, None)], inline=False, core=2,
              doc="Q of the reduced QR decomposition",
              array_api="xp.linalg.qr({0}).Q")
 QR_R = defop("qr_r", infer=_qr_infer("r"), emit="np.linalg.qr({0}).R",
-             vjp=lambda g, out, a: [_qr_grad(a, None, g)], inline=False,
+             vjp=lambda g, out, a: [_qr_grad(a, None, g)], inline=False, core=2,
              doc="R of the reduced QR decomposition",
              array_api="xp.linalg.qr({0}).R")
 
@@ -291,11 +313,11 @@ def _tri_infer(types, k):
 
 
 TRIL = defop("tril", infer=_tri_infer, emit="np.tril({0}, {k})",
-             vjp=lambda g, out, a, k: [tril(g, k)], inline=False, linear="first",
+             vjp=lambda g, out, a, k: [tril(g, k)], inline=False, core=2, linear="first",
              jvp=lambda ts, out, a, k: tril(ts[0], k),
              array_api="xp.where(xp.arange({0.atom}.shape[-2], device=device)[:, None] + {k} >= xp.arange({0.atom}.shape[-1], device=device)[None, :], {0}, xp.zeros_like({0}))")
 TRIU = defop("triu", infer=_tri_infer, emit="np.triu({0}, {k})",
-             vjp=lambda g, out, a, k: [triu(g, k)], inline=False, linear="first",
+             vjp=lambda g, out, a, k: [triu(g, k)], inline=False, core=2, linear="first",
              jvp=lambda ts, out, a, k: triu(ts[0], k),
              array_api="xp.where(xp.arange({0.atom}.shape[-2], device=device)[:, None] + {k} <= xp.arange({0.atom}.shape[-1], device=device)[None, :], {0}, xp.zeros_like({0}))")
 

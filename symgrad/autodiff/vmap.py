@@ -7,16 +7,36 @@ batching rule. The generated source is therefore the size of one element's graph
 whatever the batch size; ``jacobian`` and ``hessian`` use this with an identity matrix
 of seeds, so their source does not grow with the number of variables.
 
-Batching rules, from the op's facts (``OpDef``) where they suffice:
+Batching rules: the op's own ``batch`` rule (``OpDef.batch``) where it has one and it does
+not decline (None), else the generic rules from the op's facts, else unrolling:
 
+* own rules: ``matmul``, ``einsum``, ``tensordot`` (an einsum when both operands are
+  batched), ``solve`` where ``a`` is one matrix and ``b`` a batch (one solve for all the
+  columns) or ``b`` is 1-D, the gathers and scatters with integer-array indexes
+  (``getitem``, ``index_grad``, ``index_add``, ``index_set``: a batched index into an
+  unbatched array gathers along a new leading axis; with both batched, ``arange(batch)``
+  goes in front as one more index array), ``fill_like``, ``matmul_sub``, the run-time
+  index check, and ``shape_of``/``size_of``, whose result is not batched at all (a rule
+  may return ``Unbatched(v)``);
 * elementwise ops: batched inputs get singleton axes after the batch axis up to the
   result's rank, unbatched ones broadcast as they are;
-* reductions (``reduction`` "fold"/"mean"), transposes, axis insertions and removals,
-  concatenation and stacking: the axis parameters shift by one;
-* reshapes and broadcasts to static shapes: the batch size goes in front;
-* anything else: the op's own ``batch`` rule (``OpDef.batch``: matmul, einsum, getitem,
-  broadcast_like ...), and failing that the op applied to each batch element and the
-  results stacked (needs a static batch size; correct, only not compact).
+* reductions (``reduction`` "fold"/"mean"/"index"), transposes, axis insertions and
+  removals: the axis parameters shift by one (``argmax`` over a whole element flattens
+  each element first);
+* ``core="axis"`` (``argsort``, ``permute_along``, ``cumsum``, ``cumprod``,
+  ``linear_scan``, ``concatenate``, ``stack``): unbatched inputs are spread over the
+  batch (a broadcast view), and the ``axis`` parameter shifts by one;
+* ``core=k`` (``inv``, ``det``, ``slogdet``, ``cholesky``, ``eigh``, ``qr``, ``tril``,
+  ``triu``, ``solve`` with a stack of matrices ``b``): the batch axis joins the stack
+  axes in front of each input's last ``k`` axes (batched inputs get singleton axes so
+  that the stacks broadcast as NumPy's);
+* reshapes and broadcasts (to sizes that are not batched): the batch size goes in front;
+* failing all that, the op applied to each batch element and the results stacked
+  (needs a static batch size; correct, only not compact). Among symgrad's own ops that is
+  left for: sizes that are batched data (``arange``, ``full``, ``reshape`` or
+  ``broadcast_to`` to a size computed from batched values, not read from a shape),
+  random draws with batched parameters, and ``ensure_shape`` over a symbolic batch; a
+  user's op with neither facts nor a ``batch`` rule.
 """
 
 from __future__ import annotations
@@ -26,7 +46,7 @@ from ..ir.node import Var, building_tag
 from ..ir.types import format_shape
 from ..ops import broadcast_to, expand_dims, stack, transpose
 from ..ops.leaves import as_var, tensor
-from ..ops.registry import apply
+from ..ops.registry import Unbatched, apply
 from ..ops.shape import reshape
 from .structure import flatten, unflatten
 
@@ -58,10 +78,6 @@ def _lift(v: Var, rank: int) -> Var:
     return expand_dims(v, tuple(range(1, 1 + missing))) if missing > 0 else v
 
 
-def _static(shape) -> bool:
-    return all(isinstance(d, int) for d in shape)
-
-
 def _shift(axis, ndim):
     """Axis parameters of an element, as axes of the batch (None: every element axis)."""
     if axis is None:
@@ -71,25 +87,77 @@ def _shift(axis, ndim):
     return axis % ndim + 1
 
 
+def _to_batch(v: Var, size) -> Var:
+    """An unbatched ``v`` spread over the batch (a view: nothing is copied)."""
+    return broadcast_to(expand_dims(v, 0), (size,) + tuple(v.shape))
+
+
+def _core_axis(n: Var, ins: list, flags: list, size):
+    """``core="axis"``: every input gets the batch axis, the axis parameter shifts."""
+    axis = n.params.get("axis")
+    if not isinstance(axis, int) or isinstance(axis, bool) or axis < 0:
+        return None
+    ins = [v if f else _to_batch(v, size) for v, f in zip(ins, flags)]
+    return apply(n.op, ins, **{**n.params, "axis": axis + 1})
+
+
+def _core_stack(n: Var, ins: list, flags: list):
+    """``core=k``: the batch axis joins the stack axes in front of each input's last
+    ``k``; batched inputs get singleton axes so that their stacks line up."""
+    core = n.op.core
+    cores = core if isinstance(core, tuple) else (core,) * len(ins)
+    if len(cores) != len(ins):
+        return None
+    elems = [v.ndim - f for v, f in zip(ins, flags)]
+    if any(e < k for e, k in zip(elems, cores)):
+        return None                     # not a stack of problems (solve's 1-D b)
+    stack = max(e - k for e, k in zip(elems, cores))
+    return apply(n.op, [_lift(v, stack + k) if f else v
+                        for v, f, k in zip(ins, flags, cores)], **n.params)
+
+
+def _index_reduction(n: Var, ins: list, size):
+    """argmax / argmin: the axis shifts; over a whole element, the element flattened."""
+    p = n.params
+    if p.get("axis") is not None:
+        return apply(n.op, ins, **{**p, "axis": p["axis"] + 1})
+    out = apply(n.op, [reshape(ins[0], (size, -1))], **{**p, "axis": 1, "keepdims": False})
+    if p.get("keepdims"):
+        out = reshape(out, (size,) + (1,) * n.inputs[0].ndim)
+    return out
+
+
 def _generic(n: Var, ins: list, flags: list, size):
     """The batched node for ``n`` by its facts, or None."""
     op, p = n.op, n.params
     if op.elementwise:
         return apply(op, [_lift(v, n.ndim) if f else v for v, f in zip(ins, flags)], **p)
+    if op.core == "axis":
+        return _core_axis(n, ins, flags, size)
+    if op.core is not None:
+        return _core_stack(n, ins, flags)
     x = n.inputs[0]
     lone = len(ins) == 1 or not any(flags[1:])       # only input 0 is batched
     if op.reduction in ("fold", "mean") and lone and "axis" in p:
         return apply(op, ins, **{**p, "axis": _shift(p["axis"], x.ndim)})
+    if op.reduction == "index" and lone and "axis" in p:
+        return _index_reduction(n, ins, size)
     if op.entries == "moved" and "axes" in p and lone:           # transpose
         return apply(op, ins, **{**p, "axes": (0,) + tuple(a + 1 for a in p["axes"])})
     if op.entries == "same" and isinstance(p.get("axis"), tuple) and lone:
         # expand_dims / squeeze: axes of the result (or of the input) shift by one
         return apply(op, ins, **{**p, "axis": tuple(a + 1 for a in p["axis"])})
-    if op.entries == "moved" and "shape" in p and lone and _static(n.type.shape):
-        return reshape(ins[0], (size,) + tuple(n.type.shape))
-    if op.entries == "broadcast" and "shape" in p and lone and _static(n.type.shape):
-        return broadcast_to(_lift(ins[0], n.ndim), (size,) + tuple(n.type.shape))
+    if op.entries == "moved" and "shape" in p and lone:            # reshape
+        return reshape(ins[0], (size,) + _target(p["shape"], ins[1:]))
+    if op.entries == "broadcast" and "shape" in p and lone:        # broadcast_to
+        return broadcast_to(_lift(ins[0], n.ndim), (size,) + _target(p["shape"], ins[1:]))
     return None
+
+
+def _target(template, sizes: list) -> tuple:
+    """A target shape parameter (ints, and ``("$", k, dim)`` for the k-th size input) as
+    the shape argument of ``reshape``/``broadcast_to``."""
+    return tuple(d if isinstance(d, int) else sizes[d[1]] for d in template)
 
 
 def _unrolled(n: Var, ins: list, flags: list, size):
@@ -130,11 +198,17 @@ def batch_graph(outputs: list[Var], batched: dict) -> list[Var]:
                                            else apply(n.op, ins, **n.params)), False
             continue
         with building_tag(n.tag):       # a batched gradient node is a gradient node
-            out = _generic(n, ins, flags, size)
-            if out is None and n.op.batch is not None:
-                out = n.op.batch(ins, flags, size, **n.params)
+            out = n.op.batch(ins, flags, size, **n.params) if n.op.batch else None
+            if out is None:
+                out = _generic(n, ins, flags, size)
             if out is None:
                 out = _unrolled(n, ins, flags, size)
+        if isinstance(out, Unbatched):  # the result does not depend on the batch
+            if out.value.type != n.type:
+                raise AssertionError(f"vmap: batching {n.op.name} gave {out.value.type} "
+                                     f"for the whole batch, expected {n.type}")
+            new[n.id], is_batched[n.id] = out.value, False
+            continue
         if not _fits(out, n):
             raise AssertionError(f"vmap: batching {n.op.name} gave {out.type}, expected a "
                                  f"batch of {n.type}")

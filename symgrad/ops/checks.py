@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from . import xp_forms as xpf
 from ..ir.types import ShapeError, TensorType, format_shape
-from .registry import Expr, apply, defop
+from .registry import Expr, Unbatched, apply, defop
 
 ENSURE_SHAPE_HELPER = '''def _ensure_shape(x, shape, what):
     """`x` itself, once its shape is checked (a wrong shape is an error, not a broadcast)."""
@@ -31,6 +31,10 @@ def _infer(types, shape, what):
 
 ENSURE_SHAPE = defop(
     "ensure_shape", infer=_infer,
+    # vmap: the batch's shape is known when the batch size is (else one check per element)
+    batch=lambda ins, batched, size, shape, what: apply(
+        ENSURE_SHAPE, ins, shape=(size,) + tuple(shape), what=what) if isinstance(
+        size, int) else None,
     emit=lambda a, shape, what: Expr(f"_ensure_shape({a[0].text}, {tuple(shape)!r}, "
                                      f"{what!r})"),
     vjp=lambda g, out, x, shape, what: [g], inline=False, helpers=(ENSURE_SHAPE_HELPER,),
@@ -65,8 +69,17 @@ def _check_index_infer(types, axis, negative, what):
     return types[0]
 
 
+def _check_index_batch(ins, batched, size, axis, negative, what):
+    """vmap rule: the check of each element's index against its array's size; an index
+    that is not batched stays so (the array's batch changes no size it is checked
+    against)."""
+    (index, ref), (fi, fr) = ins, batched
+    out = apply(CHECK_INDEX, [index, ref], axis=axis + fr, negative=negative, what=what)
+    return out if fi else Unbatched(out)
+
+
 CHECK_INDEX = defop(
-    "check_index", infer=_check_index_infer,
+    "check_index", infer=_check_index_infer, batch=_check_index_batch,
     emit=lambda a, axis, negative, what: Expr(
         f"_check_index({a[0].text}, {a[1].atom}.shape[{axis}], "
         f"{f'-{a[1].atom}.shape[{axis}]' if negative else '0'}, {what!r})"),

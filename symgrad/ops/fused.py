@@ -32,7 +32,7 @@ import sympy
 from . import xp_forms as xpf
 from ..blas import BLAS_SOURCE
 from ..ir.types import TensorType
-from .indexing import GETITEM, index_text
+from .indexing import GETITEM, batch_write, index_text
 from .registry import PREC_ADD, PREC_MUL, Expr, apply, defop, emit_infix, get_op
 
 INDEX_ADD_HELPER = '''def _index_add(x, index, values, out=None, repeated=False):
@@ -66,7 +66,13 @@ def _index_add_vjp(ct, out, x, g, *adv, index, distinct):
     return [ct, apply(GETITEM, [ct, *adv], index=index)] + [None] * len(adv)
 
 
-INDEX_ADD = defop("index_add", infer=_index_add_infer,
+def _index_add_batch(ins, batched, size, index, distinct):
+    """vmap rule: see ``indexing.batch_write``."""
+    x, g, adv, new = batch_write(ins, batched, size, index)
+    return apply(INDEX_ADD, [x, g, *adv], index=new, distinct=distinct)
+
+
+INDEX_ADD = defop("index_add", infer=_index_add_infer, batch=_index_add_batch,
                   emit=lambda args, index, distinct: index_add_emit(args, index, distinct),
                   vjp=_index_add_vjp, inline=False, short="idx_add", linear="jointly",
                   writes="scatter_add",
@@ -130,7 +136,16 @@ def _matmul_sub_vjp(ct, out, c, a, b, product):
             apply(neg, [apply(mm, [apply(tr, [a], axes=(1, 0)), ct])])]
 
 
-MATMUL_SUB = defop("matmul_sub", infer=_matmul_sub_infer,
+def _matmul_sub_batch(ins, batched, size, product):
+    """vmap rule: ``c - a @ b`` as a subtract and a batched matmul (the in-place BLAS
+    update is for 2-D arrays)."""
+    c, a, b = ins
+    mm = get_op("matmul")
+    prod = mm.batch([a, b], batched[1:], size) if any(batched[1:]) else apply(mm, [a, b])
+    return apply(get_op("subtract"), [c, prod])
+
+
+MATMUL_SUB = defop("matmul_sub", infer=_matmul_sub_infer, batch=_matmul_sub_batch,
                    emit=_matmul_sub_emit,
                    vjp=_matmul_sub_vjp, inline=False, short="mm_sub", writes="gemm_update",
                    helpers=(BLAS_SOURCE,),

@@ -157,16 +157,95 @@ def _getitem_vjp(g, out, x, *adv, index):
     return [index_grad(g, x, adv, index)] + [None] * len(adv)
 
 
+# ---- vmap rules ---------------------------------------------------------------------
+_FULL = ("slice", None, None, None)
+
+
+def _elem(v: Var, batched: bool) -> TensorType:
+    return TensorType(v.dtype, v.type.shape[1:]) if batched else v.type
+
+
+def _to_batch(v: Var, size) -> Var:
+    """An unbatched ``v`` spread over the batch (a view)."""
+    from .shape import broadcast_to, expand_dims
+    return broadcast_to(expand_dims(v, 0), (size,) + tuple(v.shape))
+
+
+def batch_index(index, adv: list, adv_batched: list, x_batched: bool, size, rank: int):
+    """How to index a batch of arrays ``x`` (``x_batched``) by a batch of ``index``es
+    (the integer arrays ``adv``, each batched or not): ``(index, adv, perm)`` such that
+    ``x[index]`` with the new index and inputs, transposed by ``perm`` (None: as it is),
+    is the batch of the elements' ``x[index]`` (``rank`` dimensions each), batch axis
+    first.
+
+    * only ``x`` batched: a full slice in front for its batch axis;
+    * only index arrays batched: they gather along a new leading axis of the integer-array
+      axes (batched arrays get singleton axes after the batch axis, so that they
+      broadcast against the others as one element's do);
+    * both: ``arange(batch)`` in front, as a first integer array, pairs each element's
+      index arrays with its own array.
+
+    NumPy puts the integer-array axes first when the integer entries (ints count, beside
+    an array) are not adjacent, else where the first of them is; ``perm`` moves the axes
+    back where one element's indexing has them."""
+    from .shape import arange, expand_dims
+    has_adv = any(e[0] == "adv" for e in index)
+    ks = [k for k, e in enumerate(index) if e[0] == "adv" or (e[0] == "int" and has_adv)]
+    contiguous = bool(ks) and ks == list(range(ks[0], ks[0] + len(ks)))
+    pre = sum(1 for e in index[:ks[0]] if e[0] in ("slice", "new")) if ks else 0
+    n_adv = max((a.ndim - f for a, f in zip(adv, adv_batched)), default=0)
+    lifted = [expand_dims(a, tuple(range(1, 1 + n_adv - (a.ndim - 1))))
+              if f and a.ndim - 1 < n_adv else a for a, f in zip(adv, adv_batched)]
+    rest = list(range(n_adv + pre + 1, rank + 1))
+    if not any(adv_batched):
+        perm = None if not has_adv or contiguous else (
+            [n_adv] + list(range(n_adv)) + list(range(n_adv + 1, rank + 1)))
+        return (_FULL,) + tuple(index), list(adv), perm
+    if not x_batched:           # the gather gets a leading axis of the batch
+        perm = None if not contiguous or not pre else (
+            [pre] + list(range(pre)) + list(range(pre + 1, rank + 1)))
+        return tuple(index), lifted, perm
+    rows = arange(size)
+    if n_adv:
+        rows = expand_dims(rows, tuple(range(1, 1 + n_adv)))
+    new = (("adv", 0),) + tuple(("adv", e[1] + 1) if e[0] == "adv" else e for e in index)
+    perm = None if not contiguous or not pre else (
+        [0] + list(range(1 + n_adv, 1 + n_adv + pre)) + list(range(1, 1 + n_adv)) + rest)
+    return new, [rows] + lifted, perm
+
+
 def _getitem_batch(ins, batched, size, index):
-    """vmap rule: a batched array (not batched indices) indexed with a full slice in
-    front; not when integer-array indices are split by slices (NumPy then moves their
-    axes to the front)."""
-    if any(batched[1:]):
-        return None
-    adv = [k for k, e in enumerate(index) if e[0] == "adv"]
-    if adv and adv[-1] - adv[0] + 1 != len(adv):
-        return None
-    return apply(GETITEM, ins, index=(("slice", None, None, None),) + tuple(index))
+    """vmap rule: see ``batch_index``."""
+    from .shape import transpose
+    x, adv = ins[0], list(ins[1:])
+    rank = _getitem_infer([_elem(v, f) for v, f in zip(ins, batched)], index).ndim
+    new, adv, perm = batch_index(index, adv, list(batched[1:]), batched[0], size, rank)
+    out = apply(GETITEM, [x, *adv], index=new)
+    return out if perm is None else transpose(out, tuple(perm))
+
+
+def batch_write(ins, batched, size, index, **params):
+    """vmap rule of the ops that write values at ``target[index]`` (``index_grad``,
+    ``index_add``, ``index_set``: inputs ``target, values, *adv`` in that order, here):
+    the target spread over the batch when it is not batched (a view: the ops copy it,
+    or read its shape only), the values moved to the batch's indexed layout."""
+    from .shape import transpose
+    t, v, adv = ins[0], ins[1], list(ins[2:])
+    ft, fv, fadv = batched[0], batched[1], list(batched[2:])
+    rank = _getitem_infer([_elem(t, ft), *[_elem(a, f) for a, f in zip(adv, fadv)]],
+                          index).ndim
+    new, adv, perm = batch_index(index, adv, fadv, True, size, rank)
+    if not ft:
+        t = _to_batch(t, size)
+    if perm is not None or fv:
+        if not fv:
+            v = _to_batch(v, size)
+        if v.ndim - 1 < rank:       # values that broadcast: singleton axes in their place
+            from .shape import expand_dims
+            v = expand_dims(v, tuple(range(1, 1 + rank - (v.ndim - 1))))
+        if perm is not None:
+            v = transpose(v, tuple(int(i) for i in np.argsort(perm)))
+    return t, v, adv, new
 
 
 GETITEM = defop("getitem", infer=_getitem_infer, emit=_getitem_emit, vjp=_getitem_vjp,
@@ -186,13 +265,22 @@ def _index_grad_emit(args, index, distinct, dtype):
                 f"np.{dtype})")
 
 
+def _index_grad_batch(ins, batched, size, index, distinct, dtype):
+    """vmap rule: see ``batch_write`` (the reference, read for its shape only, is the
+    target)."""
+    g, ref, *adv = ins
+    fg, fref, *fadv = batched
+    ref, g, adv, new = batch_write([ref, g, *adv], [fref, fg, *fadv], size, index)
+    return apply(INDEX_GRAD, [g, ref, *adv], index=new, distinct=distinct, dtype=dtype)
+
+
 def _index_grad_vjp(g, out, gv, ref, *adv, index, distinct, dtype):
     return [apply(GETITEM, [g, *adv], index=index), None] + [None] * len(adv)
 
 
 INDEX_GRAD = defop("index_grad", infer=_index_grad_infer, emit=_index_grad_emit,
                    vjp=_index_grad_vjp, inline=False, helpers=SCATTER_HELPERS,
-                   short="scatter", shape_only=(1,), linear="first",
+                   short="scatter", shape_only=(1,), linear="first", batch=_index_grad_batch,
                        array_api=xpf.INDEX_GRAD)
 
 

@@ -172,8 +172,35 @@ def _tensordot_vjp(g, out, a, b, axes):
     return [ga, gb]
 
 
+def _tensordot_batch(ins, batched, size, axes):
+    """vmap rule: one batched operand keeps its batch axis free (the result's first axis
+    when it is ``a``, moved there when it is ``b``); two batched operands are an einsum
+    with the batch subscript on both and in front."""
+    a, b = ins
+    fa, fb = batched
+    ax_a, ax_b = axes
+    if not fb:
+        return apply(TENSORDOT, [a, b], axes=(tuple(i + 1 for i in ax_a), ax_b))
+    if not fa:
+        out = apply(TENSORDOT, [a, b], axes=(ax_a, tuple(j + 1 for j in ax_b)))
+        k = a.ndim - len(ax_a)                   # a's free axes come first
+        return transpose(out, (k,) + tuple(i for i in range(out.ndim) if i != k))
+    letters = iter(_LETTERS)
+    batch = next(letters)
+    ta = [next(letters) for _ in range(a.ndim - 1)]
+    tb = [None] * (b.ndim - 1)
+    for i, j in zip(ax_a, ax_b):
+        tb[j] = ta[i]
+    tb = [c if c is not None else next(letters) for c in tb]
+    out = (batch + "".join(c for i, c in enumerate(ta) if i not in ax_a)
+           + "".join(c for j, c in enumerate(tb) if j not in ax_b))
+    return apply(EINSUM, [a, b], terms=(batch + "".join(ta), batch + "".join(tb)),
+                 output=out)
+
+
 TENSORDOT = defop("tensordot", infer=_tensordot_infer, emit=_tensordot_emit,
-                  vjp=_tensordot_vjp, inline=False, short="tdot", linear="each",
+                  vjp=_tensordot_vjp, batch=_tensordot_batch, inline=False, short="tdot",
+                  linear="each",
                       array_api=xpf.same_names(_tensordot_emit))
 
 

@@ -41,7 +41,8 @@ from ..ir.node import Var
 from ..ir.types import ShapeError, TensorType, broadcast_shapes
 from .checks import check_index
 from .elementwise import equal, not_equal, where
-from .indexing import GETITEM, _distinct, _getitem_infer, index_text, prepare_index
+from .indexing import (GETITEM, _distinct, _getitem_infer, batch_write, index_text,
+                       prepare_index)
 from .leaves import as_var, constant
 from .reduce import _reduction
 from .registry import Expr, apply, defop, describe
@@ -85,7 +86,7 @@ def _argsort_emit(args, axis, kind):
 
 
 ARGSORT = defop("argsort", infer=_argsort_infer, emit=_argsort_emit, vjp=None,
-                inline=False,
+                inline=False, core="axis",
                 array_api=lambda args, axis, kind: Expr(
                     f"xp.argsort({args[0].text}, axis={axis}, stable=True)"))
 
@@ -119,7 +120,7 @@ PERMUTE = defop(
         apply(PERMUTE, [g, perm], axis=axis, inverse=not inverse), None],
     jvp=lambda tangents, out, x, perm, axis, inverse: apply(
         PERMUTE, [tangents[0], perm], axis=axis, inverse=inverse),
-    inline=False, short="perm", linear="first", entries="moved",
+    inline=False, short="perm", linear="first", entries="moved", core="axis",
     helpers=(UNPERMUTE_HELPER,),
     doc="x taken along axis at a permutation (argsort's), or with inverse=True put back: "
         "the gather of sort and its transpose, a scatter without repeats.",
@@ -524,7 +525,15 @@ def _index_set_jvp(tangents, out, x, v, *adv, index, distinct):
     return apply(INDEX_SET, [tx, tv, *adv], index=index, distinct=distinct)
 
 
+def _index_set_batch(ins, batched, size, index, distinct):
+    """vmap rule: see ``indexing.batch_write`` (repeated positions stay within one
+    element, and keep their order there, so the write that stays is the same)."""
+    x, v, adv, new = batch_write(ins, batched, size, index)
+    return apply(INDEX_SET, [x, v, *adv], index=new, distinct=distinct)
+
+
 INDEX_SET = defop("index_set", infer=_index_set_infer, emit=_index_set_emit,
+                  batch=_index_set_batch,
                   vjp=_index_set_vjp, jvp=_index_set_jvp, inline=False, short="idx_set",
                   linear="jointly",
                   helpers=(INDEX_SET_HELPER,),

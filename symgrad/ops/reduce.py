@@ -233,6 +233,7 @@ LINEAR_SCAN = defop("linear_scan", infer=_scan_infer,
                     vjp=_scan_vjp, inline=False, helpers=(LINEAR_SCAN_HELPER,), short="scan",
                     doc="``h[k] = a[k] * h[k-1] + b[k]`` along ``axis`` (backwards when "
                         "``reverse``): the derivative of ``cumprod`` without division.", positionwise=True,
+                    core="axis",
                             array_api=xpf.LINEAR_SCAN)
 
 
@@ -259,7 +260,7 @@ def _cumprod_vjp(g, out, x, axis):
 
 CUMPROD = defop("cumprod", infer=_cumprod_infer,
                 emit=lambda args, axis: Expr(f"np.cumprod({args[0].text}, axis={axis})"),
-                vjp=_cumprod_vjp, inline=False, positionwise=True,
+                vjp=_cumprod_vjp, inline=False, positionwise=True, core="axis",
                     array_api="xp.cumulative_prod({0}, axis={axis})")
 
 
@@ -369,8 +370,15 @@ def _cumsum_vjp(g, out, x, axis):
     return [reshape_like(back, x) if axis is None else back]
 
 
+def _cumsum_batch(ins, batched, size, axis):
+    """vmap rule for ``axis=None`` (an int axis is the generic ``core`` rule): each
+    element flattened, one running sum per row."""
+    from .shape import reshape
+    return apply(CUMSUM, [reshape(ins[0], (size, -1))], axis=1) if axis is None else None
+
+
 CUMSUM = defop("cumsum", infer=_cumsum_infer, emit=_cumsum_emit, vjp=_cumsum_vjp,
-               inline=False, positionwise=True,
+               inline=False, positionwise=True, core="axis", batch=_cumsum_batch,
                    array_api=xpf.cumsum)
 
 

@@ -64,11 +64,24 @@ names (an op that says nothing gets the conservative default):
   logical ops; ``where``'s condition); ``to_sympy`` gives the ``sympy`` form truth values
   there and numbers elsewhere.
 * ``batch(inputs, batched, size, **params) -> Var | None``: the batching rule for
-  ``sg.vmap`` (autodiff/vmap.py), for ops the generic rules do not cover: ``inputs`` are
-  the new inputs, those flagged in ``batched`` with a leading batch axis of ``size``; it
-  returns the op's result for the whole batch (batch axis first), or None to let vmap
-  apply the op once per batch element. Elementwise ops, reductions, transposes, axis
-  insertions and static reshapes need none.
+  ``sg.vmap`` (autodiff/vmap.py), tried before the generic rules from the facts:
+  ``inputs`` are the new inputs, those flagged in ``batched`` with a leading batch axis of
+  ``size`` (an int, or an int64 scalar variable for a symbolic batch); it returns the
+  op's result for the whole batch (batch axis first), ``Unbatched(v)`` when the result
+  does not depend on the batch after all (a size read from a batched array's shape), or
+  None to leave the case to the generic rules (and failing those, to the op applied once
+  per element). Elementwise ops, reductions, transposes, axis insertions, reshapes and
+  ops with a ``core`` need none.
+* ``core``: the axes one problem of the op lives on, the other axes being a stack of
+  independent problems; ``sg.vmap`` batches such an op by adding its batch axis to the
+  stack. ``"axis"``: the axis named by the op's int ``axis`` parameter, every input having
+  the result's other axes in the same order (``stack``: all but its new one), so one
+  leading axis on every input, with ``axis`` shifted by one, solves every problem at once
+  (``argsort``, ``permute_along``, ``cumsum``, ``linear_scan``, ``concatenate``); an int
+  ``k``, or a tuple of one int per input: the last ``k`` axes of each input, the axes
+  before them a stack that broadcasts between the inputs as NumPy's batch axes do
+  (``inv``, ``det``, ``cholesky``, ``eigh``, ``qr``, ``tril``; ``solve`` for a ``b`` of two
+  or more axes); None: neither.
 * ``positionwise``: along every axis of the result except the one named by the op's
   ``axis`` parameter (if any), each position depends only on the same position of the
   inputs: the op never mixes entries across those axes (``concatenate``, ``stack``,
@@ -165,7 +178,11 @@ class OpDef:
                  reduction: str | None = None, writes: str | None = None,
                  python_int: bool = False, positive: bool = False, label: str | None = None,
                  truth_inputs: Sequence[int] = (), batch: Callable | None = None,
-                 positionwise: bool = False, array_api=None):
+                 core=None, positionwise: bool = False, array_api=None):
+        if not (core is None or core == "axis" or isinstance(core, int) or (
+                isinstance(core, tuple) and all(isinstance(k, int) for k in core))):
+            raise ValueError(f"op {name!r}: core={core!r}; expected None, 'axis', an int "
+                             "or a tuple of ints")
         for field, value, allowed in (("leaf", leaf, LEAF_KINDS), ("linear", linear, LINEAR),
                                       ("entries", entries, ENTRIES),
                                       ("reduction", reduction, REDUCTIONS),
@@ -202,6 +219,7 @@ class OpDef:
         self.label = label
         self.truth_inputs = tuple(truth_inputs)
         self.batch = batch
+        self.core = core
         self.positionwise = positionwise
         self.array_api = array_api
 
@@ -211,6 +229,12 @@ class OpDef:
     def __reduce__(self):  # by name and defining module: see symgrad/pickling.py
         from ..pickling import reduce_op
         return reduce_op(self)
+
+
+class Unbatched(NamedTuple):
+    """What a ``batch`` rule returns for a result that does not depend on the batch."""
+
+    value: Var
 
 
 def _template_emitter(template: str):

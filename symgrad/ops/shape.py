@@ -18,7 +18,7 @@ from . import xp_forms as xpf
 from ..ir.node import Var
 from ..ir.types import ShapeError, TensorType, as_dtype, format_shape
 from .leaves import as_var
-from .registry import Expr, apply, defop
+from .registry import Expr, Unbatched, apply, defop
 
 
 def normalize_axes(axis, ndim: int, what: str) -> tuple:
@@ -50,6 +50,7 @@ def _shape_of_infer(types, axis):
 
 SHAPE_OF = defop("shape_of", infer=_shape_of_infer, emit=lambda a, axis: Expr(
     f"{a[0].atom}.shape[{axis}]"), inline=True, short="n", shape_only=(0,), python_int=True,
+    batch=lambda ins, batched, size, axis: Unbatched(apply(SHAPE_OF, ins, axis=axis + 1)),
         array_api="{0.atom}.shape[{axis}]")
 
 
@@ -75,6 +76,8 @@ def _size_emit(args, axes, dtype):
 
 SIZE_OF = defop("size_of", infer=lambda types, axes, dtype: TensorType(dtype, ()),
                 emit=_size_emit, inline=True, short="n", shape_only=(0,), python_int=True,
+                batch=lambda ins, batched, size, axes, dtype: Unbatched(apply(
+                    SIZE_OF, ins, axes=tuple(a + 1 for a in axes), dtype=dtype)),
                     array_api=_size_emit)
 
 
@@ -203,7 +206,7 @@ def reshape(x, shape):
 
 
 def _like_batch(make):
-    """vmap rule of ``reshape_like`` / ``broadcast_like``: with a batched reference the op
+    """vmap rule of ``broadcast_like``: with a batched reference the op
     itself (the batch axis is part of both shapes); with an unbatched one, the batch size
     in front of the reference's shape."""
     def rule(ins, batched, size):
@@ -220,14 +223,22 @@ def _lifted(x, rank, fx):
     return expand_dims(x, tuple(range(1, 1 + missing))) if fx and missing > 0 else x
 
 
+def _reshape_like_batch(ins, batched, size):
+    """vmap rule of ``reshape_like``: with a batched reference the op itself (the batch
+    axis is part of both shapes; an unbatched ``x`` spread over the batch first); with an
+    unbatched one, the batch size in front of the reference's shape."""
+    (x, ref), (fx, fref) = ins, batched
+    if not fx:
+        x = broadcast_to(expand_dims(x, 0), (size,) + tuple(x.shape))
+    return reshape_like(x, ref) if fref else reshape(x, (size,) + tuple(ref.shape))
+
+
 RESHAPE_LIKE = defop(
     "reshape_like", infer=lambda types: TensorType(types[0].dtype, types[1].shape),
     emit=lambda a: Expr(f"{a[0].atom}.reshape({a[1].atom}.shape)"),
     vjp=lambda g, out, x, ref: [reshape_like(g, x), None], view=True, inline=True,
     shape_only=(1,), linear="first", entries="moved",
-    batch=_like_batch(lambda x, ref, rank, fx, shape: (
-        reshape_like(x, ref) if fx and ref is not None
-        else None if ref is not None else reshape(x, shape) if fx else None)),
+    batch=_reshape_like_batch,
             array_api="xp.reshape({0}, {1.atom}.shape)")
 
 
@@ -497,6 +508,8 @@ def _fill_emit(args, value, dtype):
 
 FILL_LIKE = defop("fill_like", infer=_fill_infer, emit=_fill_emit, vjp=None, inline=False,
                   short="fill", shape_only=(0,), fills="value",
+                  batch=lambda ins, batched, size, value, dtype: apply(
+                      FILL_LIKE, ins, value=value, dtype=dtype),
                       array_api=xpf.same_names(_fill_emit))
 
 
@@ -756,8 +769,17 @@ def _concat_part_vjp(g, out, gin, *sizes, axis, part, dims):
     return [concatenate(pieces, axis)] + [None] * len(sizes)
 
 
+def _concat_part_batch(ins, batched, size, axis, part, dims):
+    """vmap rule: the part of a batch of joined arrays (the sizes are never batched: a
+    size read from a batched array is not, see ``shape_of``)."""
+    if any(batched[1:]):
+        return None
+    return apply(CONCAT_PART, ins, axis=axis + 1, part=part, dims=dims)
+
+
 CONCAT_PART = defop("concat_part", infer=_concat_part_infer, emit=_concat_part_emit,
                     vjp=_concat_part_vjp, view=True, inline=True, short="part", positionwise=True,
+                    batch=_concat_part_batch,
                         array_api=xpf.concat_part(_concat_part_emit))
 
 
@@ -772,7 +794,7 @@ CONCATENATE = defop(
     "concatenate", infer=_concatenate_infer,
     emit=lambda a, axis: Expr(f"np.concatenate([{', '.join(x.text for x in a)}], "
                               f"axis={axis})"),
-    vjp=_concatenate_vjp, inline=False, short="concat", positionwise=True,
+    vjp=_concatenate_vjp, inline=False, short="concat", positionwise=True, core="axis",
         array_api=xpf.concatenate)
 
 
@@ -814,7 +836,7 @@ def _stack_vjp(g, out, *xs, axis):
 STACK = defop(
     "stack", infer=_stack_infer,
     emit=lambda a, axis: Expr(f"np.stack([{', '.join(x.text for x in a)}], axis={axis})"),
-    vjp=_stack_vjp, inline=False, positionwise=True,
+    vjp=_stack_vjp, inline=False, positionwise=True, core="axis",
         array_api=xpf.stack)
 
 
