@@ -15,9 +15,12 @@ as a NumPy scalar, whatever the namespace.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
+
+from .ir.types import check_int_fits
 
 _DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                 "uint64", "float32", "float64", "complex64", "complex128")
@@ -147,6 +150,7 @@ def assign(name: str, old, new, dtype: np.dtype, shape: tuple):
     if got != dtype and not np.can_cast(got, dtype, "same_kind"):
         raise TypeError(f"shared variable {name!r} has dtype {dtype}; cannot store {got} data "
                         "(not a same_kind cast)")
+    check_ints_fit(new, got, dtype, f"shared variable {name!r}")
     return xp.astype(new, xp_dtype(xp, dtype), copy=True)
 
 
@@ -199,6 +203,7 @@ def convert(f, label, dtype, shape, value, sizes):
                 raise TypeError(f"{f.name}(): input {label!r} expects {dtype}, got {got}: "
                                 "that cast is not same_kind safe")
             xp = namespace(value)
+            check_ints_fit(value, got, dtype, f"{f.name}(): input {label!r}")
             value = xp.astype(value, xp_dtype(xp, dtype))
         f._check_shape(label, shape, tuple(value.shape), sizes)
         return value
@@ -207,6 +212,7 @@ def convert(f, label, dtype, shape, value, sizes):
         if got != dtype and not np.can_cast(got, dtype, "same_kind"):
             raise TypeError(f"{f.name}(): input {label!r} expects {dtype}, got {got}: that "
                             "cast is not same_kind safe")
+        check_int_fits(np.asarray(value), dtype, f"{f.name}(): input {label!r}")
         f._check_shape(label, shape, (), sizes)
         return Pending(value, dtype, ())
     try:
@@ -220,8 +226,21 @@ def convert(f, label, dtype, shape, value, sizes):
     if arr.dtype != dtype and not np.can_cast(arr.dtype, dtype, "same_kind"):
         raise TypeError(f"{f.name}(): input {label!r} expects {dtype}, got {arr.dtype}: that "
                         "cast is not same_kind safe")
+    check_int_fits(arr, dtype, f"{f.name}(): input {label!r}")
     f._check_shape(label, shape, arr.shape, sizes)
     return Pending(value, dtype, arr.shape)
+
+
+def check_ints_fit(value, got: np.dtype, dtype, what: str) -> None:
+    """``check_int_fits`` for an array of any library (``got`` its NumPy dtype): an
+    integer cast that would wrap a value around is refused, on the array's own device (two
+    reductions, read back as Python ints)."""
+    dtype = np.dtype(dtype)
+    if (got.kind not in "iu" or dtype.kind not in "iu" or np.can_cast(got, dtype, "safe")
+            or math.prod(value.shape) == 0):
+        return
+    xp = namespace(value)
+    check_int_fits(np.array([int(xp.min(value)), int(xp.max(value))]), dtype, what)
 
 
 def all_finite(value) -> bool:

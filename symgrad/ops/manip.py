@@ -81,8 +81,10 @@ def _argsort_infer(types, axis, kind):
 
 
 def _argsort_emit(args, axis, kind):
-    k = "" if kind is None else f", kind={kind!r}"
-    return Expr(f"np.argsort({args[0].text}, axis={axis}{k})")
+    # always stable: the order of tied entries is then the same on every target (the
+    # array-API one asks for stable=True; NumPy's default quicksort puts ties in an order
+    # of its own, and sort's gradient follows whichever order argsort gives)
+    return Expr(f"np.argsort({args[0].text}, axis={axis}, kind='stable')")
 
 
 ARGSORT = defop("argsort", infer=_argsort_infer, emit=_argsort_emit, vjp=None,
@@ -138,8 +140,9 @@ def _kind(kind, stable):
 
 def argsort(a, axis=-1, kind=None, stable=None):
     """The positions that sort ``a`` along ``axis`` (of the flattened array when ``axis``
-    is None), as ``np.argsort``: int64, no gradient. ``kind="stable"`` (or
-    ``stable=True``) keeps tied entries in their order."""
+    is None), as ``np.argsort``: int64, no gradient. Tied entries keep their order on
+    every target, whatever ``kind`` (``"quicksort"``, ``"stable"`` ... or
+    ``stable=True``) says: one of the orders NumPy may give, and the same everywhere."""
     a = as_var(a)
     if axis is None:
         a, axis = ravel(a), 0
