@@ -76,3 +76,47 @@ def test_argsort_puts_ties_in_the_same_order_on_every_target(kind):
     b = sg.vector("b", (200,))
     np.testing.assert_array_equal(sg.function([b], sg.argsort(b))(big),
                                   np.argsort(big, kind="stable"))
+
+
+# --- symbolic sizes meeting integer arrays ---------------------------------------------
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_symbolic_size_that_does_not_fit_an_int32_array_is_refused(target):
+    # int32 + n * n with n = 50000: the size was cast to int32 with astype and wrapped to
+    # -1794967295 where NumPy (and symgrad with a static size) raise OverflowError
+    k = sg.tensor("k", shape=(None,), dtype="int32")
+    n = k.shape[0]
+    K = np.ones(50000, np.int32)
+    arg = K if target != "array_api" else xs.asarray(K)
+    with pytest.raises((OverflowError, RuntimeError), match="int32"):
+        sg.function([k], k + n * n, target=target)(arg)
+    ks = sg.tensor("ks", shape=(50000,), dtype="int32")
+    with pytest.raises(OverflowError):          # the static size: NumPy's own refusal
+        sg.function([ks], ks + ks.shape[0] * ks.shape[0], target=target)(arg)
+    small = K[:5] * 7
+    arg = small if target != "array_api" else xs.asarray(small)
+    got = sg.function([k], [k + n * n, k * (n - 1), k - 2 * n], target=target)(arg)
+    want = [small + 25, small * 4, small - 10]
+    for g, w in zip(got, want):
+        assert _np(g).dtype == np.int32
+        np.testing.assert_array_equal(_np(g), w)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_int32_and_bool_arrays_divided_by_a_symbolic_size(target):
+    # on the array-API target int32 / n raised: the size, cast to an int32 array, was
+    # still taken for a Python number and not cast to float64 with the other operand
+    k = sg.tensor("k", shape=(None,), dtype="int32")
+    m = sg.tensor("m", shape=(None,), dtype="bool")
+    x = sg.tensor("x", shape=(None,), dtype="float32")
+    K = np.array([7, -5, 2**31 - 1], np.int32)
+    M = np.array([True, False, True])
+    X = np.array([1.0, 2.0, 3.0], np.float32)
+    outs = [k / k.shape[0], k // k.shape[0], k % k.shape[0], m / m.shape[0],
+            m + m.shape[0], x / x.shape[0], sg.grad((x / x.shape[0]).sum(), x)]
+    want = [K / 3, K // 3, K % 3, M / 3, M + 3, X / 3, np.full(3, 1 / 3, np.float32)]
+    args = (K, M, X) if target != "array_api" else tuple(xs.asarray(a) for a in (K, M, X))
+    got = sg.function([k, m, x], outs, target=target)(*args)
+    for g, w in zip(got, want):
+        g = _np(g)
+        assert g.dtype == w.dtype, (g.dtype, w.dtype)
+        np.testing.assert_allclose(g, w, rtol=1e-7 if w.dtype == np.float32 else 1e-15)

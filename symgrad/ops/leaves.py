@@ -171,6 +171,6 @@ def _weak_to(v: Var, other: Var) -> Var:
     dt = np.result_type(other.dtype, 1)
     if dt == v.dtype:
         return v
-    from .shape import astype
-    return astype(v, dt)
+    from .shape import size_as
+    return size_as(v, dt)
 

@@ -483,6 +483,46 @@ ASTYPE = defop("astype", infer=lambda types, dtype: types[0].with_dtype(dtype),
                    array_api=xpf.astype)
 
 
+SIZE_AS_HELPER = '''def _size_as(n, low, high, dtype):
+    """The size `n` as a Python int, refused where it lies outside [low, high]: the range
+    of the integer dtype it meets (NumPy refuses such a Python int rather than wrap it)."""
+    n = int(n)
+    if not low <= n <= high:
+        raise OverflowError(f"the size {n} does not fit in {dtype} ({low} to {high}), the "
+                            "dtype of the array it meets")
+    return n'''
+
+
+def _size_as_emit(args, dtype):
+    dt = np.dtype(dtype)
+    if dt.kind not in "iu":     # a float: the Python int converts as NumPy converts it
+        return args[0]
+    info = np.iinfo(dt)
+    return Expr(f"_size_as({args[0].text}, {int(info.min)}, {int(info.max)}, {dt.name!r})")
+
+
+# A symbolic size (a Python int at run time) with the dtype a Python int takes beside an
+# array (leaves.weak_size): the generated code keeps it a Python number, so NumPy and the
+# array API promote it as they promote a static size, and a size that does not fit the
+# integer dtype is an error where a cast would wrap it around (int32 + n * n).
+SIZE_AS = defop("size_as", infer=lambda types, dtype: types[0].with_dtype(dtype),
+                emit=_size_as_emit, vjp=lambda g, out, x, dtype: [None],
+                elementwise=True, inline=True, short="n", helpers=(SIZE_AS_HELPER,),
+                array_api=(_size_as_emit, (SIZE_AS_HELPER,)),
+                doc="a symbolic size with the dtype a Python int takes beside an array: "
+                    "the same Python int in the code, checked to fit an integer dtype")
+
+
+def size_as(n, dtype):
+    """The size ``n`` (a 0-d integer computed from sizes) typed as ``dtype``: the dtype a
+    Python int takes beside an array of that dtype (no node when ``n`` has it)."""
+    n = as_var(n)
+    dt = as_dtype(dtype)
+    if n.dtype == dt:
+        return n
+    return apply(SIZE_AS, [n], dtype=dt)
+
+
 def astype(x, dtype):
     """``x`` converted to ``dtype`` (no node when it already has it)."""
     x = as_var(x)
