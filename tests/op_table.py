@@ -39,6 +39,7 @@ from symgrad.ops.fused import index_add, matmul_sub, relu_mask
 from symgrad.ops.indexing import index_grad
 from symgrad.ops.reduce import linear_scan
 from symgrad.ops.registry import REGISTRY, apply
+from symgrad.ops.checks import same_size
 from symgrad.ops.shape import CONCAT_PART, broadcast_like, reshape_like, size_of, sum_to
 
 # Registered ops without a row, each with the reason. Extend this when an op is tested
@@ -387,6 +388,8 @@ ROWS = [
         decl=((2, None),), ops=("shape_of", "multiply")),
     Row("size_of", lambda x: size_of(x), lambda x: np.int64(x.size), ((2, 5),),
         decl=(("n", None),)),
+    Row("same_size", lambda a, b: same_size(a, b, 0, 0, "rows") * 2, lambda a, b: a * 2,
+        ((3, 2), (3,)), decl=((None, 2), ("n",)), ops=("same_size", "multiply")),
     Row("size_as", lambda k: k * (k.shape[1] - 1), lambda k: k * (k.shape[1] - 1), ((2, 5),),
         ("int", -9, 9), ("int32",), decl=((2, None),),
         ops=("size_as", "shape_of", "subtract", "multiply")),

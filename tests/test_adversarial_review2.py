@@ -120,3 +120,46 @@ def test_int32_and_bool_arrays_divided_by_a_symbolic_size(target):
         g = _np(g)
         assert g.dtype == w.dtype, (g.dtype, w.dtype)
         np.testing.assert_allclose(g, w, rtol=1e-7 if w.dtype == np.float32 else 1e-15)
+
+
+# --- vmap: batched arguments whose batch sizes are only known at run time ---------------
+_MISMATCH = {
+    "gather": (lambda s, r, w: r[s], (1, 4, 4)),
+    "scatter_add": (lambda s, r, w: r.at[s].add(w), (4, 4, 1)),
+    "einsum": (lambda s, r, w: sg.einsum("i,->i", r, w), (4, 4, 1)),
+    "take_along_axis": (lambda s, r, w: sg.take_along_axis(r, s[None], 0), (1, 4, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_MISMATCH))
+@pytest.mark.parametrize("target", ["numpy", "array_api"])
+def test_vmap_checks_batch_sizes_that_are_only_known_at_run_time(name, target):
+    # a batch of 1 met a batch of 4 through a gather, a scatter or an einsum: the result
+    # was silently broadcast (or cut to one row) instead of an error
+    fn, (ns, nr, nw) = _MISMATCH[name]
+    i = sg.tensor("i", shape=(None,), dtype="int64")
+    b = sg.tensor("b", shape=(None, 3))
+    v = sg.tensor("v", shape=(None,))
+    f = sg.function([i, b, v], sg.vmap(fn)(i, b, v), target=target)
+    conv = (lambda a: a) if target == "numpy" else xs.asarray
+    args = [np.arange(ns) % 3, np.arange(nr * 3.0).reshape(nr, 3), np.ones(nw)]
+    with pytest.raises(ValueError, match="batch sizes"):
+        f(*[conv(a) for a in args])
+    good = [np.array([1, 2, 0, 1]), np.arange(12.0).reshape(4, 3), np.arange(4.0)]
+    got = _np(f(*[conv(a) for a in good]))
+    e = [sg.tensor("e0", shape=(), dtype="int64"), sg.vector("e1", (3,)), sg.scalar("e2")]
+    one = sg.function(e, fn(*e))
+    want = np.stack([one(good[0][k], good[1][k], good[2][k]) for k in range(4)])
+    np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
+def test_vmap_out_axes_per_result():
+    a = sg.matrix("a", (4, 3))
+    f = sg.function([a], sg.vmap(lambda r: [r * 2, r.sum()[None] + r[:2]],
+                                 out_axes=(1, -1))(a))
+    A = np.arange(12.0).reshape(4, 3)
+    got = f(A)
+    np.testing.assert_array_equal(got[0], (A * 2).T)
+    np.testing.assert_array_equal(got[1], (A.sum(1)[:, None] + A[:, :2]).T)
+    with pytest.raises(ValueError, match="out_axes"):
+        sg.vmap(lambda r: [r, r], out_axes=(0,))(a)

@@ -37,6 +37,10 @@ not decline (None), else the generic rules from the op's facts, else unrolling:
   ``broadcast_to`` to a size computed from batched values, not read from a shape),
   random draws with batched parameters, and ``ensure_shape`` over a symbolic batch; a
   user's op with neither facts nor a ``batch`` rule.
+
+Batched arguments whose batch sizes are not the same int or the same name go through
+``same_size`` (checked when the function runs): a gather, a scatter or a contraction
+would otherwise broadcast a batch of 1 against the other argument's batch.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from ..ir.graph import toposort
 from ..ir.node import Var, building_tag
 from ..ir.types import format_shape
 from ..ops import broadcast_to, expand_dims, stack, transpose
+from ..ops.checks import same_size
 from ..ops.leaves import as_var, tensor
 from ..ops.registry import Unbatched, apply
 from ..ops.shape import reshape
@@ -228,7 +233,10 @@ def vmap(fn, in_axes=0, out_axes=0):
 
     ``in_axes``: an int (every argument batched along that axis), None (not batched), or
     a list/tuple with one entry per argument. ``out_axes``: where the batch axis goes in
-    the results (an int for all of them). The batch size is the batched arguments' size
+    the results (an int for all of them, or a list/tuple with one per result, in the
+    order of the flattened results). Batched arguments whose batch sizes cannot be
+    compared while building (unknown or differently named) are checked to agree when the
+    compiled function runs. The batch size is the batched arguments' size
     along their batch axes (they must agree).
 
     >>> import numpy as np, symgrad as sg
@@ -265,12 +273,27 @@ def vmap(fn, in_axes=0, out_axes=0):
         if len({s for s in sizes if isinstance(s, int)}) > 1:
             raise ValueError(f"vmap: the batched arguments have different batch sizes "
                              f"{sorted(s for s in sizes if isinstance(s, int))}")
+        # batch sizes that cannot be compared now (unknown, or named differently) are
+        # checked when the function runs: a gather, a scatter or a solve would otherwise
+        # broadcast a batch of 1 against the other's or read past the shorter one
+        ref = next(iter(batched.values()))
+        for k, (elem, front) in enumerate(batched.items()):
+            if k:
+                batched[elem] = same_size(front, ref, 0, 0,
+                                          "vmap: the batch sizes of the batched arguments")
         out = fn(*call)
         leaves, tree = flatten(out, allow_arrays=True)
         leaves = [as_var(v) for v in leaves]
         res = batch_graph(leaves, batched)
-        if out_axes != 0:
-            res = [_moveaxis(r, 0, out_axes % r.ndim) for r in res]
+        outs = (list(out_axes) if isinstance(out_axes, (list, tuple))
+                else [out_axes] * len(res))
+        if len(outs) != len(res):
+            raise ValueError(f"vmap: out_axes has {len(outs)} entries for {len(res)} results")
+        for k, (r, ax) in enumerate(zip(res, outs)):
+            if not isinstance(ax, int) or not -r.ndim <= ax < r.ndim:
+                raise ValueError(f"vmap: out_axes {ax!r} is out of range for result {k} "
+                                 f"of shape {format_shape(r.type.shape)}")
+        res = [_moveaxis(r, 0, ax % r.ndim) for r, ax in zip(res, outs)]
         return unflatten(tree, res)
     return batched_fn
 

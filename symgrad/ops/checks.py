@@ -100,3 +100,44 @@ def check_index(index, ref, axis: int, what: str, negative: bool = False):
     if index.name:
         out.name = f"{index.name}_checked"
     return out
+
+
+SAME_SIZE_HELPER = '''def _same_size_as(x, axis, size, what):
+    """`x` itself, once its size along `axis` is checked to be `size`."""
+    if x.shape[axis] != size:
+        raise ValueError(f"{what}: sizes {x.shape[axis]} and {size} do not match")
+    return x'''
+
+
+def _same_size_batch(ins, batched, size, axis, ref_axis, what):
+    """vmap rule: the same check on each element (the axes move past the batch axis); a
+    value that is not batched stays so."""
+    (x, ref), (fx, fr) = ins, batched
+    out = apply(SAME_SIZE, [x, ref], axis=axis + fx, ref_axis=ref_axis + fr, what=what)
+    return out if fx else Unbatched(out)
+
+
+SAME_SIZE = defop(
+    "same_size", infer=lambda types, axis, ref_axis, what: types[0],
+    batch=_same_size_batch,
+    emit=lambda a, axis, ref_axis, what: Expr(
+        f"_same_size_as({a[0].text}, {axis}, {a[1].atom}.shape[{ref_axis}], {what!r})"),
+    vjp=lambda g, out, x, ref, axis, ref_axis, what: [g, None],
+    jvp=lambda tangents, out, x, ref, axis, ref_axis, what: tangents[0],
+    inline=False, helpers=(SAME_SIZE_HELPER,), shape_only=(1,), short="checked",
+    positionwise=True, linear="first",
+    array_api=("_same_size_as({0}, {axis}, {1.atom}.shape[{ref_axis}], {what!r})",
+               (SAME_SIZE_HELPER,)),
+    doc="x itself, checked at run time to have the size of ref's axis ref_axis along its "
+        "axis (sizes that cannot be compared while building: vmap's batched arguments)")
+
+
+def same_size(x, ref, axis: int, ref_axis: int, what: str):
+    """``x``, checked at run time to be as long along ``axis`` as ``ref`` along
+    ``ref_axis`` (no node where both sizes are the same int or the same name)."""
+    a, b = x.type.shape[axis], ref.type.shape[ref_axis]
+    if a == b and a is not None:
+        return x
+    if isinstance(a, int) and isinstance(b, int):
+        raise ShapeError(f"{what}: sizes {a} and {b} do not match")
+    return apply(SAME_SIZE, [x, ref], axis=int(axis), ref_axis=int(ref_axis), what=str(what))
