@@ -163,3 +163,49 @@ def test_vmap_out_axes_per_result():
     np.testing.assert_array_equal(got[1], (A.sum(1)[:, None] + A[:, :2]).T)
     with pytest.raises(ValueError, match="out_axes"):
         sg.vmap(lambda r: [r, r], out_axes=(0,))(a)
+
+
+# --- data_parallel on a real cluster: float32, uneven shards, batch 1, refusals ---------
+def _f32_step(rng):
+    x = sg.tensor("x", shape=("batch", 3), dtype="float32")
+    y = sg.tensor("y", shape=("batch",), dtype="int32")
+    W = sg.shared(rng.normal(size=(3, 4)).astype(np.float32), name="W")
+    logits = x @ W
+    # a sum divided by the symbolic batch size (float32 by the size rule), a mean, and
+    # the labels picked by a direct gather: each shard must use the whole batch's size
+    loss = (sg.nn.cross_entropy(logits, y) + (logits ** 2).sum() / x.shape[0]
+            + sg.mean(logits[sg.arange(x.shape[0]), y]))
+    return sg.function([x, y], {"loss": loss, "logits": logits},
+                       updates={W: W - 0.1 * sg.grad(loss, W)}, name="step32"), W
+
+
+def test_data_parallel_float32_uneven_shards_and_refusals():
+    distributed = pytest.importorskip("distributed")
+    import logging
+    from symgrad.distributed import SplitError
+    rng = np.random.default_rng(0)
+    bad = sg.tensor("x", shape=("batch", 3))
+    for cost in (bad.max(), ((bad - bad.mean(axis=0)) ** 2).mean(), sg.prod(bad, axis=0).sum()):
+        with pytest.raises(SplitError, match=r"at op (max|subtract|prod)"):
+            sg.distributed.split(sg.function([bad], cost))
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=logging.CRITICAL)
+    client = distributed.Client(cluster)
+    try:
+        for n in (7, 1):
+            step, W = _f32_step(np.random.default_rng(1))
+            ref_step, W_ref = _f32_step(np.random.default_rng(1))
+            pstep = sg.distributed.data_parallel(step, client, dim="batch")
+            X = rng.normal(size=(n, 3)).astype(np.float32)
+            Y = rng.integers(0, 4, size=n).astype(np.int32)
+            for _ in range(2):
+                got, want = pstep(X, Y), ref_step(X, Y)
+                assert got["loss"].dtype == np.float32 and got["logits"].shape == (n, 4)
+                np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-5)
+                np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-5,
+                                           atol=1e-6)
+            assert W.value.dtype == np.float32
+            np.testing.assert_allclose(W.value, W_ref.value, rtol=1e-5, atol=1e-6)
+    finally:
+        client.close()
+        cluster.close()

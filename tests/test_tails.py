@@ -43,6 +43,8 @@ SUB = 5e-324                            # smallest subnormal
 # Registered elementwise ops checked elsewhere, each with the reason.
 NOT_HERE = {
     "stop_gradient": "the identity for values; checked below in test_stop_gradient",
+    "size_as": "a symbolic size (an integer) typed for the array it meets: no float tail; "
+               "checked in tests/test_adversarial_review2.py",
 }
 
 

@@ -493,22 +493,28 @@ SIZE_AS_HELPER = '''def _size_as(n, low, high, dtype):
     return n'''
 
 
-def _size_as_emit(args, dtype):
+def _size_as_emit(args, dtype, xp=False):
     dt = np.dtype(dtype)
-    if dt.kind not in "iu":     # a float: the Python int converts as NumPy converts it
-        return args[0]
+    if dt.kind not in "iu":     # a float: the size converted as NumPy converts a Python int
+        if xp:
+            return Expr(f"xp.asarray(float({args[0].text}), dtype={xpf.dtype_text(dt.name)}, "
+                        "device=device)")
+        return Expr(f"np.{dt.name}({args[0].text})")
     info = np.iinfo(dt)
     return Expr(f"_size_as({args[0].text}, {int(info.min)}, {int(info.max)}, {dt.name!r})")
 
 
-# A symbolic size (a Python int at run time) with the dtype a Python int takes beside an
-# array (leaves.weak_size): the generated code keeps it a Python number, so NumPy and the
-# array API promote it as they promote a static size, and a size that does not fit the
-# integer dtype is an error where a cast would wrap it around (int32 + n * n).
+# A symbolic size (a Python int at run time, or an int64 0-d array where a program takes
+# it as an input: data_parallel's batch size) with the dtype a Python int takes beside an
+# array (leaves.weak_size). An integer one stays a Python int in the generated code, so
+# NumPy and the array API promote it as they promote a static size, and one that does not
+# fit the dtype is an error where a cast would wrap it around (int32 + n * n); a float one
+# is a scalar of that dtype.
 SIZE_AS = defop("size_as", infer=lambda types, dtype: types[0].with_dtype(dtype),
                 emit=_size_as_emit, vjp=lambda g, out, x, dtype: [None],
                 elementwise=True, inline=True, short="n", helpers=(SIZE_AS_HELPER,),
-                array_api=(_size_as_emit, (SIZE_AS_HELPER,)),
+                array_api=(lambda args, dtype: _size_as_emit(args, dtype, xp=True),
+                           (SIZE_AS_HELPER,)),
                 doc="a symbolic size with the dtype a Python int takes beside an array: "
                     "the same Python int in the code, checked to fit an integer dtype")
 
