@@ -209,3 +209,54 @@ def test_data_parallel_float32_uneven_shards_and_refusals():
     finally:
         client.close()
         cluster.close()
+
+
+# --- NumPy scalars of the user's beside arrays of another kind --------------------------
+_STRONG = {
+    "int32 > float32": lambda x, k: np.int32(3) > x,
+    "float32 == int64": lambda x, k: sg.equal(x, np.int64(5)),
+    "where int32 or float32": lambda x, k: sg.where(x > 0, np.int32(3), x),
+    "float32 + int32": lambda x, k: x + np.int32(3),
+    "maximum": lambda x, k: sg.maximum(x, np.int32(3)),
+    "int32 * float32 scalar": lambda x, k: k * np.float32(1.5),
+    "where of two scalars": lambda x, k: sg.where(k > np.int64(0), np.float32(1), 0.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_STRONG))
+def test_numpy_scalars_of_another_kind_on_every_target(name):
+    # the array-API target wrote np.int32(3) as an int32 array and did not cast it, so
+    # array_api_strict refused int32 > float32; and where(c, np.float32(1), 0.5) was
+    # float64 in the graph (and on the array-API target) but float32 on the NumPy ones,
+    # as NumPy has it (the Python float is weak beside the float32 scalar)
+    x = sg.vector("x", (3,), dtype="float32")
+    k = sg.vector("k", (3,), dtype="int32")
+    X = np.array([1.0, 5.0, -2.0], np.float32)
+    K = np.array([1, 0, -2], np.int32)
+    want = _STRONG[name](X, K) if name != "float32 == int64" else np.equal(X, np.int64(5))
+    if name == "where of two scalars":
+        want = np.where(K > np.int64(0), np.float32(1), 0.5)
+    elif name == "where int32 or float32":
+        want = np.where(X > 0, np.int32(3), X)
+    elif name == "maximum":
+        want = np.maximum(X, np.int32(3))
+    out = _STRONG[name](x, k)
+    assert out.dtype == want.dtype
+    for target in TARGETS:
+        args = (X, K) if target != "array_api" else (xs.asarray(X), xs.asarray(K))
+        got = _np(sg.function([x, k], out, target=target)(*args))
+        assert got.dtype == want.dtype, (target, got.dtype)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_integer_arrays_compared_with_python_floats_on_the_array_api_target():
+    # int32 < 0.5 compares in float64 in NumPy; the array-API target left the int32
+    # array as it was and array_api_strict refused to compare it with a Python float
+    k = sg.vector("k", (4,), dtype="int32")
+    K = np.array([1, 0, -2, 3], np.int32)
+    outs = [k < 0.5, 0.5 >= k, sg.equal(k, 1.0), sg.where(k < 0.5, 0.5, k), sg.not_equal(k, 0.0)]
+    want = [K < 0.5, 0.5 >= K, K == 1.0, np.where(K < 0.5, 0.5, K), K != 0.0]
+    got = sg.function([k], outs, target="array_api")(xs.asarray(K))
+    for g, w in zip(got, want):
+        assert _np(g).dtype == w.dtype
+        np.testing.assert_array_equal(_np(g), w)

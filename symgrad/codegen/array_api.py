@@ -165,7 +165,7 @@ class ArrayAPIEmitter(_Emitter):
 
     def emit_op(self, n: Var, args: list[Expr]) -> Expr:
         emit, _ = _cached(n.op)
-        casts = self.casts(n)
+        casts = self.casts(n, args)
         if casts:
             args = [Expr(f"xp.astype({a.text}, {dtype_text(casts[k].name)})") if k in casts
                     else a for k, a in enumerate(args)]
@@ -191,10 +191,12 @@ class ArrayAPIEmitter(_Emitter):
         """Written as a Python number (a literal, a size read from a shape)."""
         return v.id in self.weak or (v.op.leaf == "constant" and v.ndim == 0)
 
-    def casts(self, n: Var) -> dict:
+    def casts(self, n: Var, args=None) -> dict:
         """Inputs to cast first, by position: the standard defines no promotion between
         kinds (bool * float, int / int, float < int, mean of ints), where NumPy promotes.
-        Each array input takes the dtype NumPy computes in (Python numbers need none)."""
+        Each array input takes the dtype NumPy computes in (Python numbers need none; a
+        0-d value written as an array of its own dtype, a NumPy scalar of the user's such
+        as ``np.int32(3) > x``, is an array here)."""
         op = n.op
         if _cast_free(n):
             return {}
@@ -203,13 +205,25 @@ class ArrayAPIEmitter(_Emitter):
             return {}
         first = 1 if op.linear == "branches" else 0             # where's condition
         arrays = [k for k in range(first, len(n.inputs))
-                  if not self.scalar_like(n.inputs[k]) and k not in op.shape_only]
+                  if k not in op.shape_only and (
+                      not self.scalar_like(n.inputs[k])
+                      or (args is not None and args[k].text.startswith("xp.asarray(")))]
         if not arrays:
             return {}
         if op.elementwise and len(op.truth_inputs) == len(n.inputs):    # logical ops
             target = np.dtype(bool)
-        elif n.dtype == np.bool_:        # comparisons: the inputs' common dtype
-            target = np.result_type(*[n.inputs[k].dtype for k in arrays])
+        elif n.dtype == np.bool_:        # comparisons: the inputs' common dtype, with
+            # Python numbers weak as NumPy takes them (int32 < 0.5 compares in float64;
+            # the standard compares an int array with a Python float not at all)
+            numbers = [n.inputs[k] for k in range(first, len(n.inputs)) if k not in arrays
+                       and k not in op.shape_only]
+            try:
+                target = np.result_type(*[n.inputs[k].dtype for k in arrays],
+                                        *[v.value.item() if v.op.leaf == "constant"
+                                          else {"b": True, "f": 1.0}.get(v.dtype.kind, 1)
+                                          for v in numbers])
+            except OverflowError:       # uint8 > -1: the arrays' dtype, as before
+                target = np.result_type(*[n.inputs[k].dtype for k in arrays])
         else:
             target = n.dtype
         return {k: target for k in arrays if n.inputs[k].dtype != target}

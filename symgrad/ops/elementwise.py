@@ -422,11 +422,7 @@ def where(condition, x, y):
     c = as_var(condition)
     if c.dtype != np.bool_:
         c = not_equal(c, 0)
-    if isinstance(x, (int, float)) and not isinstance(y, (int, float)):
-        y = as_var(y)
-        x = as_var(x, y)
-    else:
-        x, y = as_vars(x, y)
+    x, y = as_vars(x, y)
     return apply(WHERE, [c, x, y])
 
 

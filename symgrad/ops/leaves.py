@@ -111,7 +111,7 @@ def as_var(x, like: Var | None = None) -> Var:
     NumPy 2 treats Python scalars (they do not upcast: ``float32 * 2.0`` is float32)."""
     if isinstance(x, Var):
         return x
-    if isinstance(x, (bool, numbers.Number)) and not isinstance(x, np.generic):
+    if _python_number(x):
         if like is not None:
             try:
                 dt = np.result_type(like.dtype, x)
@@ -134,7 +134,19 @@ def as_vars(a, b) -> tuple[Var, Var]:
         return a, as_var(b, a)
     if isinstance(b, Var):
         return as_var(a, b), b
+    # neither is a variable (np.where(c, np.float32(1), 0.5)): a Python number still
+    # takes its dtype from the other operand, which NumPy treats as strong
+    if _python_number(a) and not _python_number(b):
+        b = as_var(b)
+        return as_var(a, b), b
+    if _python_number(b) and not _python_number(a):
+        a = as_var(a)
+        return a, as_var(b, a)
     return as_var(a), as_var(b)
+
+
+def _python_number(x) -> bool:
+    return isinstance(x, (bool, numbers.Number)) and not isinstance(x, np.generic)
 
 
 # the most nodes looked at to decide whether a scalar is an expression of sizes
