@@ -260,3 +260,19 @@ def test_integer_arrays_compared_with_python_floats_on_the_array_api_target():
     for g, w in zip(got, want):
         assert _np(g).dtype == w.dtype
         np.testing.assert_array_equal(_np(g), w)
+
+
+def test_numpy_bool_arithmetic_on_the_array_api_target():
+    # abs, maximum, minimum, *, + and the order comparisons of bools are NumPy's logical
+    # functions; array_api_strict takes numbers only there and refused the whole call
+    m = sg.vector("m", (4,), dtype="bool")
+    q = sg.vector("q", (4,), dtype="bool")
+    M = np.array([True, False, True, False])
+    Q = np.array([True, True, False, False])
+    outs = [abs(m), sg.maximum(m, q), sg.minimum(m, q), m * q, m + q, m > q, m <= q,
+            m * True, sg.maximum(m, False), sg.where(m > q, 1.0, 2.0)]
+    want = sg.function([m, q], outs, target="numpy")(M, Q)
+    got = sg.function([m, q], outs, target="array_api")(xs.asarray(M), xs.asarray(Q))
+    for g, w in zip(got, want):
+        assert _np(g).dtype == w.dtype
+        np.testing.assert_array_equal(_np(g), w)

@@ -48,6 +48,11 @@ STANDARD_UFUNCS.update(power="pow", invert="bitwise_invert", arctan="atan",
                        hypot="hypot")
 
 
+# ufuncs that NumPy runs on bools (the results bools) and the standard on numbers only
+BOOL_AS_INT8 = frozenset(("abs", "maximum", "minimum", "multiply", "add", "less",
+                          "less_equal", "greater", "greater_equal"))
+
+
 def _numeric(op: OpDef) -> bool:
     """Non-elementwise ops whose inputs take the result's dtype (NumPy's promotion):
     arithmetic reductions, scans, products (from the op's facts)."""
@@ -164,6 +169,19 @@ class ArrayAPIEmitter(_Emitter):
         self.names.taken.update(("xp", "device"))       # never a value's name
 
     def emit_op(self, n: Var, args: list[Expr]) -> Expr:
+        if n.op.elementwise and n.op.ufunc in BOOL_AS_INT8 and n.inputs and all(
+                i.dtype == np.bool_ for i in n.inputs):
+            # NumPy's loops for bools (maximum is or, multiply is and, True > False) where
+            # the standard takes numbers only: computed on 0/1 int8, read back as bools
+            args = [Expr(f"xp.astype({a.text}, xp.int8)") if not self.scalar_like(i)
+                    else Expr(str(int(i.value.item()))) if i.op.leaf == "constant"
+                    else self.scalar(a.text, np.dtype(np.int8))
+                    for a, i in zip(args, n.inputs)]
+            emit, _ = _cached(n.op)
+            if not any(a.text.startswith("xp.") for a in args):
+                args[0] = self.scalar(args[0].text, np.dtype(np.int8))
+            expr = emit(args, **n.params)
+            return Expr(f"xp.astype({expr.text}, xp.bool)")
         emit, _ = _cached(n.op)
         casts = self.casts(n, args)
         if casts:
