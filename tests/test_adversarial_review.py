@@ -1,6 +1,8 @@
 """Adversarial checks from a review hunting silent wrong answers: each compares symgrad
 with NumPy, finite differences or a hand-derived value, on every target."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -297,6 +299,22 @@ def test_gradient_keeps_the_unknown_size_check(cost, target):
     X, Y = np.full((2, 3), 0.5), np.full((2, 3), 2.0)
     ref = sg.function([x, y], sg.grad(cost(x, y), x), optimize=False, target="plain")(X, Y)
     np.testing.assert_allclose(f(X, Y), ref)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_shape_reference_is_not_computed_for_its_shape(target):
+    # the VJP of sum(x * y) reads the product's shape only: with unknown sizes it is the
+    # shape of x, checked against y, not the product computed (which overflowed here
+    # with a warning, and cost a pass over the data)
+    x, y = sg.tensor("x", shape=(None, 3)), sg.tensor("y", shape=(None, 3))
+    f = sg.function([x, y], sg.grad(sg.sum(x * y), x), target=target)
+    assert "x * y" not in f.source and "_same_size_as(" in f.source
+    X, Y = np.full((2, 3), 1e300), np.full((2, 3), 1e300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(f(X, Y), Y)
+    with pytest.raises(ValueError, match="do not match"):
+        f(np.ones((1, 3)), np.ones((4, 3)))
 
 
 # --- losses refuse targets that would broadcast the predictions -------------------------

@@ -19,7 +19,7 @@ import numpy as np
 from ..aligned import ALIGNED_SOURCE
 from ..ir.graph import Graph, clients
 from ..ir.node import Var
-from ..ir.types import broadcast_shapes, format_shape
+from ..ir.types import format_shape, size_check_groups
 from ..ops.registry import REGISTRY, Expr, Statement
 from . import memory
 from .literals import (PYTHON_DEFAULT_DTYPES, PYTHON_DIFFERS, LITERAL_ARRAY_SIZE,
@@ -39,29 +39,6 @@ CHECK_HELPER = '''def _same_size(where, *sizes):
     if len(set(sizes)) > 1:
         raise ValueError(f"{where}: sizes {sizes} do not match (only dimensions declared "
                          "as 1 broadcast)")'''
-
-
-def needs_broadcast_check(node: Var) -> list[list[tuple[int, int]]]:
-    """For an elementwise node, the groups of (input, axis) whose sizes must be compared
-    at run time: aligned dimensions that are not provably equal and not statically 1."""
-    if not node.op.elementwise or len(node.inputs) < 2:
-        return []
-    shapes = [i.type.shape for i in node.inputs]
-    _, check = broadcast_shapes(*shapes)
-    if not check:
-        return []
-    ndim = max(len(s) for s in shapes)
-    groups = []
-    for axis in range(ndim):
-        members = []
-        for k, s in enumerate(shapes):
-            j = axis - (ndim - len(s))
-            if j >= 0 and s[j] != 1:
-                members.append((k, j))
-        dims = {shapes[k][j] for k, j in members}
-        if len(members) > 1 and (len(dims) > 1 or None in dims):
-            groups.append(members)
-    return groups
 
 
 class _Emitter(BufferPlanner):
@@ -305,7 +282,7 @@ class _Emitter(BufferPlanner):
 
     def node(self, n: Var, by_id, out_text: str | None = None) -> None:
         """Emit ``n`` (or make it pending, to be written inside its consumer)."""
-        groups = needs_broadcast_check(n)
+        groups = size_check_groups(n)
         if groups:
             for i in n.inputs:
                 if i.id in self.pending:

@@ -180,3 +180,27 @@ def check_int_fits(arr: np.ndarray, dtype, what: str) -> None:
         bad = lo if lo < info.min else hi
         raise ValueError(f"{what}: the value {bad} does not fit in {dtype} ({info.min} to "
                          f"{info.max}); casting would wrap it around")
+
+
+def size_check_groups(node) -> list[list[tuple[int, int]]]:
+    """For an elementwise node, the groups of (input, axis) whose sizes must be compared
+    at run time: aligned dimensions that are not provably equal and not statically 1
+    (the generated code's ``_same_size`` lines)."""
+    if not node.op.elementwise or len(node.inputs) < 2:
+        return []
+    shapes = [i.type.shape for i in node.inputs]
+    _, check = broadcast_shapes(*shapes)
+    if not check:
+        return []
+    ndim = max(len(s) for s in shapes)
+    groups = []
+    for axis in range(ndim):
+        members = []
+        for k, s in enumerate(shapes):
+            j = axis - (ndim - len(s))
+            if j >= 0 and s[j] != 1:
+                members.append((k, j))
+        dims = {shapes[k][j] for k, j in members}
+        if len(members) > 1 and (len(dims) > 1 or None in dims):
+            groups.append(members)
+    return groups

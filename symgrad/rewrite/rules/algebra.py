@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ... import ops
-from ...ir.types import broadcast_shapes
+from ...ir.types import broadcast_shapes, size_check_groups
+from ...ops.checks import same_size
 from ...ops.registry import apply
 from ..engine import Rule, RuleSet
 from ..pattern import P, Param, PConst, pvars
@@ -280,5 +281,46 @@ def _drop_broadcast(node):
 
 # applies to every elementwise op, user-defined ones included ("*": any root op)
 ALGEBRA.add(Rule("drop_broadcast", roots=("*",), fn=_drop_broadcast))
+
+
+def _shape_reference(node):
+    # g(..., ref=f(a, b)) -> g(..., ref=same_size(a, b))   where g reads only ref's shape
+    # An elementwise f(a, b) as a shape reference (the VJP of a sum, a fill) computes all
+    # of f for its shape when f is needed nowhere else. Where its operands have unknown
+    # sizes, the rules above keep such a reference (it carries the run-time comparison of
+    # those sizes); an operand that has f's whole shape, checked against the others along
+    # the axes f compares, is the same reference for nothing but the checks.
+    if not node.op.shape_only or node.op.random:
+        return None
+    new = list(node.inputs)
+    for k in node.op.shape_only:
+        r = node.inputs[k]
+        if (r.op.leaf or not r.op.elementwise or r.op.random or len(r.inputs) < 2
+                or None not in r.type.shape):
+            continue
+        full = [m for m, v in enumerate(r.inputs) if v.type.shape == r.type.shape]
+        if not full:
+            continue
+        first = full[0]
+        out = r.inputs[first]
+        what = f"{r.op.name} of {', '.join(map(str, r.inputs))}"
+        for members in size_check_groups(r):
+            at = dict(members).get(first)
+            if at is None:
+                out = None
+                break
+            for m, j in members:
+                if m != first:
+                    out = same_size(out, r.inputs[m], at, j, what)
+        if out is not None:
+            new[k] = out
+    if all(a is b for a, b in zip(new, node.inputs)):
+        return None
+    out = apply(node.op, new, **node.params)
+    return out if out.type == node.type else None
+
+
+# any op that reads an input's shape only (OpDef.shape_only)
+ALGEBRA.add(Rule("shape_reference", roots=("*",), fn=_shape_reference))
 
 __all__ = ["ALGEBRA"]
