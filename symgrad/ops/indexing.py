@@ -113,7 +113,9 @@ def _getitem_infer(types, index):
     return TensorType(x.dtype, tuple(out))
 
 
-def index_text(index, adv_args) -> str:
+def index_parts(index, adv_args, slice_text) -> list[str]:
+    """The text of each index entry: ints, ``None``, the integer-array arguments' texts,
+    and slices as ``slice_text(start, stop, step)`` writes them."""
     parts = []
     for e in index:
         if e[0] == "int":
@@ -123,11 +125,17 @@ def index_text(index, adv_args) -> str:
         elif e[0] == "adv":
             parts.append(adv_args[e[1]].text)
         else:
-            start, stop, step = e[1:]
-            s = f"{'' if start is None else start}:{'' if stop is None else stop}"
-            if step is not None:
-                s += f":{step}"
-            parts.append(s)
+            parts.append(slice_text(*e[1:]))
+    return parts
+
+
+def _colon(start, stop, step) -> str:
+    s = f"{'' if start is None else start}:{'' if stop is None else stop}"
+    return s if step is None else f"{s}:{step}"
+
+
+def index_text(index, adv_args) -> str:
+    parts = index_parts(index, adv_args, _colon)
     while len(parts) > 1 and parts[-1] == ":":
         parts.pop()
     return ", ".join(parts) if parts else "()"

@@ -388,16 +388,8 @@ INDEX_SET_HELPER = '''def _index_set(xp, x, pos, values, device, distinct=False)
 
 
 def _index_tuple(index, adv) -> str:
-    parts = []
-    for e in index:
-        if e[0] == "int":
-            parts.append(str(e[1]))
-        elif e[0] == "new":
-            parts.append("None")
-        elif e[0] == "adv":
-            parts.append(adv[e[1]].text)
-        else:
-            parts.append(f"slice({e[1]!r}, {e[2]!r}, {e[3]!r})")
+    from .indexing import index_parts
+    parts = index_parts(index, adv, lambda *se: f"slice({se[0]!r}, {se[1]!r}, {se[2]!r})")
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
